@@ -1,0 +1,583 @@
+//! Rust revision sources: their front matter, scaffolding, and building them into
+//! revision components.
+//!
+//! A source is one `.rs` file whose leading `//!` comment holds a TOML block:
+//!
+//! ```text
+//! //! Add a phone column to users.
+//! //!
+//! //! ```toml
+//! //! id = "3f2a9c1d0b7e"
+//! //! down = ["1a2b3c4d5e6f"]
+//! //! message = "add phone"
+//! //! created = "2026-11-24T09:30:00Z"
+//! //! ```
+//! ```
+//!
+//! `build` generates one cdylib crate per source in the build directory (the source is
+//! the crate's `lib.rs`), compiles them all with one cargo invocation for
+//! `wasm32-unknown-unknown`, turns each core module into a component (wit-component)
+//! and appends the metadata section: the result is all that deploying needs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::revision::{self, Metadata};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot access {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: no ```toml front matter in the leading //! comment")]
+    NoFrontMatter { path: PathBuf },
+    #[error("{path}: invalid front matter")]
+    FrontMatter {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{path}: invalid revision id {id:?}: use 1 to 32 characters from [A-Za-z0-9_-]")]
+    BadId { path: PathBuf, id: String },
+    #[error("revision {id} is defined twice: {first} and {second}")]
+    DuplicateId {
+        id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error(
+        "no Rust toolchain that targets wasm32-unknown-unknown: run scripts/setup-guest-toolchain.sh \
+         (Debian: rustc-web, rust-web-src, cargo-web, lld-22) or `rustup target add wasm32-unknown-unknown`"
+    )]
+    NoToolchain,
+    #[error("cargo failed to build the revisions (exit status {status}); its output is above")]
+    Cargo { status: String },
+    #[error("cannot run {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot make the core module a component: {reason}")]
+    Componentize { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Revision(#[from] revision::RevisionError),
+    #[error("the sources have several heads ({}): pass --head, or merge them first", .heads.join(", "))]
+    SeveralHeads { heads: Vec<String> },
+    #[error("{path} exists already")]
+    Exists { path: PathBuf },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The TOML front matter of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FrontMatter {
+    pub id: String,
+    #[serde(default)]
+    pub down: Vec<String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub branch_labels: Vec<String>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub created: String,
+    /// Extra crates this revision uses, as in Cargo.toml.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, toml::Value>,
+}
+
+/// A revision source file.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub front: FrontMatter,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Result<Source, BuildError> {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let front = parse_front_matter(&text, path)?;
+        Ok(Source {
+            path: path.to_owned(),
+            front,
+        })
+    }
+
+    pub fn metadata(&self) -> Metadata {
+        Metadata {
+            format: revision::FORMAT,
+            id: self.front.id.clone(),
+            down: self.front.down.clone(),
+            depends_on: self.front.depends_on.clone(),
+            branch_labels: self.front.branch_labels.clone(),
+            message: self.front.message.clone(),
+            created: self.front.created.clone(),
+        }
+    }
+
+    fn crate_name(&self) -> String {
+        format!("rev_{}", self.front.id.to_lowercase().replace('-', "_"))
+    }
+
+    fn stem(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.front.id.clone())
+    }
+}
+
+fn parse_front_matter(text: &str, path: &Path) -> Result<FrontMatter, BuildError> {
+    let doc: Vec<&str> = text
+        .lines()
+        .map_while(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect();
+    let start = doc
+        .iter()
+        .position(|l| l.trim() == "```toml")
+        .ok_or_else(|| BuildError::NoFrontMatter {
+            path: path.to_owned(),
+        })?;
+    let len = doc[start + 1..]
+        .iter()
+        .position(|l| l.trim() == "```")
+        .ok_or_else(|| BuildError::NoFrontMatter {
+            path: path.to_owned(),
+        })?;
+    let toml_text = doc[start + 1..start + 1 + len].join("\n");
+    let mut front: FrontMatter =
+        toml::from_str(&toml_text).map_err(|source| BuildError::FrontMatter {
+            path: path.to_owned(),
+            source,
+        })?;
+    for id in std::iter::once(&front.id)
+        .chain(&front.down)
+        .chain(&front.depends_on)
+    {
+        if !revision::valid_id(id) {
+            return Err(BuildError::BadId {
+                path: path.to_owned(),
+                id: id.clone(),
+            });
+        }
+    }
+    if front.message.is_empty() {
+        front.message = doc.first().map(|l| l.trim().to_owned()).unwrap_or_default();
+    }
+    Ok(front)
+}
+
+/// Every source in the sources directory, sorted by file name.
+pub fn sources(config: &Config) -> Result<Vec<Source>, BuildError> {
+    let dir = config.sources_dir();
+    let mut paths = Vec::new();
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let path = entry.map_err(io(&dir))?.path();
+                if path.extension().is_some_and(|e| e == "rs") {
+                    paths.push(path);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&dir)(e)),
+    }
+    paths.sort();
+    let mut out: Vec<Source> = Vec::new();
+    for path in paths {
+        let source = Source::read(&path)?;
+        if let Some(first) = out.iter().find(|s| s.front.id == source.front.id) {
+            return Err(BuildError::DuplicateId {
+                id: source.front.id.clone(),
+                first: first.path.clone(),
+                second: path,
+            });
+        }
+        out.push(source);
+    }
+    Ok(out)
+}
+
+/// How to invoke cargo for `wasm32-unknown-unknown` on this machine.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    cargo: PathBuf,
+    rustc: PathBuf,
+    /// Build std from source (Debian's `rust-web-src`), for toolchains without a
+    /// prebuilt wasm std.
+    build_std: bool,
+}
+
+impl Toolchain {
+    /// `RETORT_CARGO`/`RETORT_RUSTC` first; then a toolchain (e.g. rustup's) that has
+    /// the wasm target installed; then Debian's `rustc-web` with std built from source.
+    pub fn detect() -> Result<Toolchain, BuildError> {
+        if let Ok(cargo) = std::env::var("RETORT_CARGO") {
+            let rustc = std::env::var("RETORT_RUSTC").unwrap_or_else(|_| "rustc".into());
+            let build_std = !has_wasm_std(Path::new(&rustc));
+            return Ok(Toolchain {
+                cargo: cargo.into(),
+                rustc: rustc.into(),
+                build_std,
+            });
+        }
+        if has_wasm_std(Path::new("rustc")) {
+            return Ok(Toolchain {
+                cargo: "cargo".into(),
+                rustc: "rustc".into(),
+                build_std: false,
+            });
+        }
+        let debian_rustc = Path::new("/usr/bin/rustc");
+        if debian_rustc.exists()
+            && Path::new("/usr/bin/cargo").exists()
+            && Path::new("/usr/lib/rustlib/src/rust/library").exists()
+        {
+            return Ok(Toolchain {
+                cargo: "/usr/bin/cargo".into(),
+                rustc: debian_rustc.into(),
+                build_std: !has_wasm_std(debian_rustc),
+            });
+        }
+        Err(BuildError::NoToolchain)
+    }
+
+    fn command(&self, build_dir: &Path) -> Command {
+        let mut cmd = Command::new(&self.cargo);
+        // What the calling environment set for its own build must not leak in
+        // (e.g. when retort itself runs under `cargo run` or `cargo test`).
+        for var in [
+            "RUSTC",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_RUSTFLAGS",
+            "RUSTC_BOOTSTRAP",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("RUSTC", &self.rustc)
+            .env("CARGO_TARGET_DIR", build_dir.join("target"))
+            .current_dir(build_dir)
+            .args(["build", "--release", "--target", "wasm32-unknown-unknown"]);
+        if self.build_std {
+            cmd.env("RUSTC_BOOTSTRAP", "1")
+                .arg("-Zbuild-std=std,panic_abort");
+        }
+        cmd
+    }
+}
+
+/// True when `rustc`'s sysroot has a prebuilt std for wasm32-unknown-unknown.
+fn has_wasm_std(rustc: &Path) -> bool {
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    if !out.status.success() {
+        return false;
+    }
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Path::new(&sysroot)
+        .join("lib/rustlib/wasm32-unknown-unknown/lib")
+        .exists()
+}
+
+/// What `build` produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Built {
+    pub id: String,
+    pub component: PathBuf,
+    pub size: u64,
+    pub changed: bool,
+}
+
+/// Builds every source into a revision component in the components directory.
+pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
+    let sources = sources(config)?;
+    if sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let build_dir = absolute(&config.build_dir())?;
+    write_workspace(config, &build_dir, &sources)?;
+    let toolchain = Toolchain::detect()?;
+    let mut cmd = toolchain.command(&build_dir);
+    if quiet {
+        cmd.arg("--quiet");
+    }
+    let status = cmd.status().map_err(|source| BuildError::Spawn {
+        program: toolchain.cargo.display().to_string(),
+        source,
+    })?;
+    if !status.success() {
+        return Err(BuildError::Cargo {
+            status: status.to_string(),
+        });
+    }
+    let out_dir = build_dir.join("target/wasm32-unknown-unknown/release");
+    let components = config.components_dir();
+    std::fs::create_dir_all(&components).map_err(io(&components))?;
+    let mut built = Vec::new();
+    for source in &sources {
+        let module_path = out_dir.join(format!("{}.wasm", source.crate_name()));
+        let module = std::fs::read(&module_path).map_err(io(&module_path))?;
+        let component = componentize(&module, &module_path)?;
+        let target = components.join(format!("{}.wasm", source.stem()));
+        let bytes = revision::pack(&component, &source.metadata(), &target)?;
+        let changed = std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice());
+        if changed {
+            std::fs::write(&target, &bytes).map_err(io(&target))?;
+        }
+        built.push(Built {
+            id: source.front.id.clone(),
+            component: target,
+            size: bytes.len() as u64,
+            changed,
+        });
+    }
+    Ok(built)
+}
+
+/// A core module with an embedded component type (as wit-bindgen makes) to a component.
+pub fn componentize(module: &[u8], path: &Path) -> Result<Vec<u8>, BuildError> {
+    let err = |e: anyhow::Error| BuildError::Componentize {
+        path: path.to_owned(),
+        reason: format!("{e:#}"),
+    };
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(module)
+        .map_err(err)?
+        .encode()
+        .map_err(err)
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, BuildError> {
+    std::fs::create_dir_all(path).map_err(io(path))?;
+    path.canonicalize().map_err(io(path))
+}
+
+/// The generated workspace: one crate per source, sharing one lock file and target dir.
+fn write_workspace(config: &Config, build_dir: &Path, sources: &[Source]) -> Result<(), BuildError> {
+    let crates = build_dir.join("revisions");
+    std::fs::create_dir_all(&crates).map_err(io(&crates))?;
+    let root = absolute(&config.root)?;
+    let sdk = absolutize_dependency(&config.file.build.guest_sdk, &root);
+    let wanted: Vec<String> = sources.iter().map(Source::crate_name).collect();
+    // Crates of sources that are gone would break the workspace build.
+    for entry in std::fs::read_dir(&crates).map_err(io(&crates))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !wanted.contains(&name) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    write_if_changed(
+        &build_dir.join("Cargo.toml"),
+        r#"# Generated by `retort build`; edits are overwritten.
+[workspace]
+resolver = "3"
+members = ["revisions/*"]
+
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+panic = "abort"
+strip = true
+debug = false
+"#,
+    )?;
+    for source in sources {
+        let dir = crates.join(source.crate_name());
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let lib = absolute(&source.path)?;
+        let mut deps = toml::Table::new();
+        deps.insert("retort-guest".into(), sdk.clone());
+        for (name, spec) in &source.front.dependencies {
+            deps.insert(name.clone(), absolutize_dependency(spec, &root));
+        }
+        let manifest = format!(
+            "# Generated by `retort build` from {}.\n[package]\nname = \"{}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[lib]\npath = {}\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n{}",
+            source.path.display(),
+            source.crate_name(),
+            toml::Value::String(lib.display().to_string()),
+            toml::to_string(&deps).expect("dependencies serialize"),
+        );
+        write_if_changed(&dir.join("Cargo.toml"), &manifest)?;
+    }
+    Ok(())
+}
+
+/// Makes a `{ path = "..." }` dependency absolute, relative to the project root.
+fn absolutize_dependency(spec: &toml::Value, root: &Path) -> toml::Value {
+    let mut spec = spec.clone();
+    if let Some(table) = spec.as_table_mut()
+        && let Some(toml::Value::String(p)) = table.get("path")
+    {
+        let abs = root.join(p);
+        let abs = abs.canonicalize().unwrap_or(abs);
+        table.insert("path".into(), toml::Value::String(abs.display().to_string()));
+    }
+    spec
+}
+
+fn write_if_changed(path: &Path, contents: &str) -> Result<(), BuildError> {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(contents) {
+        return Ok(());
+    }
+    std::fs::write(path, contents).map_err(io(path))
+}
+
+/// A new 12-hex-digit revision id.
+pub fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 6]>())
+}
+
+/// A file-name-friendly slug of a message.
+pub fn slug(message: &str) -> String {
+    let mut slug = String::new();
+    for c in message.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('_') && !slug.is_empty() {
+            slug.push('_');
+        }
+        if slug.len() >= 40 {
+            break;
+        }
+    }
+    slug.trim_end_matches('_').to_owned()
+}
+
+/// The built-in revision template; `init` writes it to `migrations/script.rs.tmpl`,
+/// where a project can change it. Placeholders: `{message}`, `{front_matter}`.
+pub const TEMPLATE: &str = r#"//! {message}
+//!
+//! ```toml
+{front_matter}//! ```
+
+use retort_guest::prelude::*;
+
+struct Migration;
+
+impl Revision for Migration {
+    fn upgrade() -> Result<()> {
+        // e.g. add_column("users", Column::new("phone", SqlType::Varchar(20)))?;
+        Ok(())
+    }
+
+    fn downgrade() -> Result<()> {
+        // e.g. drop_column("users", "phone")?;
+        Ok(())
+    }
+}
+
+retort_guest::revision!(Migration);
+"#;
+
+/// Writes a new revision source after the current source heads (or `down`).
+pub fn scaffold(
+    config: &Config,
+    message: &str,
+    id: Option<&str>,
+    down: Option<Vec<String>>,
+) -> Result<PathBuf, BuildError> {
+    let id = id.map(str::to_owned).unwrap_or_else(new_id);
+    let dir = config.sources_dir();
+    let path = dir.join(format!("{id}_{}.rs", slug(message)));
+    if !revision::valid_id(&id) {
+        return Err(BuildError::BadId { path, id });
+    }
+    let existing = sources(config)?;
+    if let Some(other) = existing.iter().find(|s| s.front.id == id) {
+        return Err(BuildError::DuplicateId {
+            id,
+            first: other.path.clone(),
+            second: path,
+        });
+    }
+    let down = match down {
+        Some(d) => d,
+        None => {
+            let heads: Vec<String> = existing
+                .iter()
+                .filter(|s| !existing.iter().any(|o| o.front.down.contains(&s.front.id)))
+                .map(|s| s.front.id.clone())
+                .collect();
+            if heads.len() > 1 {
+                return Err(BuildError::SeveralHeads { heads });
+            }
+            heads
+        }
+    };
+    let mut meta = Metadata::new(id, message);
+    meta.down = down;
+    let mut front = toml::Table::new();
+    front.insert("id".into(), meta.id.clone().into());
+    front.insert("down".into(), meta.down.clone().into());
+    front.insert("message".into(), meta.message.clone().into());
+    front.insert("created".into(), meta.created.clone().into());
+    let front_matter: String = toml::to_string(&front)
+        .expect("front matter serializes")
+        .lines()
+        .map(|l| format!("//! {l}\n"))
+        .collect();
+    let template_path = config.root.join("migrations/script.rs.tmpl");
+    let template = std::fs::read_to_string(&template_path).unwrap_or_else(|_| TEMPLATE.to_owned());
+    let first_line = message.lines().next().unwrap_or_default();
+    let text = template
+        .replace("{message}", first_line)
+        .replace("{front_matter}", &front_matter);
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    if path.exists() {
+        return Err(BuildError::Exists { path });
+    }
+    std::fs::write(&path, text).map_err(io(&path))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_round_trips_through_the_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load(&dir.path().join("retort.toml")).unwrap();
+        let first = scaffold(&config, "Create users!", Some("aaaa"), None).unwrap();
+        assert!(first.ends_with("migrations/versions/aaaa_create_users.rs"));
+        let second = scaffold(&config, "add phone", None, None).unwrap();
+        let s = Source::read(&second).unwrap();
+        assert_eq!(s.front.down, ["aaaa"]);
+        assert_eq!(s.front.message, "add phone");
+        assert_eq!(s.front.id.len(), 12);
+        assert!(matches!(
+            scaffold(&config, "again", Some("aaaa"), None),
+            Err(BuildError::DuplicateId { .. })
+        ));
+        assert!(matches!(
+            parse_front_matter("//! nothing here\nfn x() {}", Path::new("x.rs")),
+            Err(BuildError::NoFrontMatter { .. })
+        ));
+    }
+}

@@ -1,0 +1,239 @@
+//! `retort.toml`: where revisions live, which database, how revisions are built and run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const FILE_NAME: &str = "retort.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error(
+        "no database URL: set [database] url in {path}, pass --url, or set RETORT_DATABASE_URL or DATABASE_URL"
+    )]
+    NoUrl { path: PathBuf },
+}
+
+/// The parsed file, with relative paths still relative.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct File {
+    #[serde(default)]
+    pub database: Database,
+    #[serde(default)]
+    pub migrations: Migrations,
+    #[serde(default)]
+    pub build: Build,
+    #[serde(default)]
+    pub sandbox: Limits,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Database {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Migrations {
+    /// Revision sources (`*.rs`), read by `build` and `revision`.
+    pub sources: PathBuf,
+    /// Built revisions (`*.wasm`): all that deploying needs.
+    pub components: PathBuf,
+}
+
+impl Default for Migrations {
+    fn default() -> Self {
+        Migrations {
+            sources: "migrations/versions".into(),
+            components: "migrations/components".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Build {
+    /// The `retort-guest` dependency of revision crates, as a Cargo dependency
+    /// specification, e.g. `{ path = "../guest-sdk" }` or `"0.1"`.
+    pub guest_sdk: toml::Value,
+    /// Where revision crates are generated and compiled.
+    pub dir: PathBuf,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Build {
+            guest_sdk: toml::Value::String(env!("CARGO_PKG_VERSION").into()),
+            dir: ".retort/build".into(),
+        }
+    }
+}
+
+/// Limits for every revision call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    /// Wasm fuel (roughly, instructions) one `upgrade` or `downgrade` call may use.
+    pub fuel: u64,
+    /// Largest linear memory, in MiB.
+    pub memory_mib: u64,
+    /// Where compiled components are cached (`""` turns the cache off).
+    pub cache_dir: PathBuf,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 10_000_000_000,
+            memory_mib: 256,
+            cache_dir: ".retort/cache".into(),
+        }
+    }
+}
+
+/// The configuration in force: the file, resolved against its directory, and the URL.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory of the config file; relative paths start here.
+    pub root: PathBuf,
+    pub path: PathBuf,
+    pub file: File,
+}
+
+impl Config {
+    /// Reads `path`. A missing file yields the defaults, rooted at its directory, so
+    /// that commands taking everything from flags still work.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        Ok(Config {
+            root,
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    pub fn sources_dir(&self) -> PathBuf {
+        self.root.join(&self.file.migrations.sources)
+    }
+
+    pub fn components_dir(&self) -> PathBuf {
+        self.root.join(&self.file.migrations.components)
+    }
+
+    pub fn build_dir(&self) -> PathBuf {
+        self.root.join(&self.file.build.dir)
+    }
+
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        let dir = &self.file.sandbox.cache_dir;
+        (!dir.as_os_str().is_empty()).then(|| self.root.join(dir))
+    }
+
+    /// The database URL: `--url`, then `RETORT_DATABASE_URL`, then the config file, then
+    /// `DATABASE_URL` (a generic variable, so it only fills in when nothing else names a
+    /// database). A relative SQLite path is taken from the config's directory.
+    pub fn database_url(&self, flag: Option<&str>) -> Result<String, ConfigError> {
+        let url = flag
+            .map(str::to_owned)
+            .or_else(|| std::env::var("RETORT_DATABASE_URL").ok())
+            .or_else(|| self.file.database.url.clone())
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .ok_or_else(|| ConfigError::NoUrl {
+                path: self.path.clone(),
+            })?;
+        Ok(self.rooted_sqlite(url))
+    }
+
+    fn rooted_sqlite(&self, url: String) -> String {
+        let Some(rest) = url.strip_prefix("sqlite:") else {
+            return url;
+        };
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        if rest.starts_with('/') || rest.starts_with(":memory:") || rest.is_empty() {
+            return url;
+        }
+        format!("sqlite:{}", self.root.join(rest).display())
+    }
+}
+
+/// The `retort.toml` that `init` writes.
+pub fn template(guest_sdk: &str) -> String {
+    format!(
+        r#"# Retort configuration. Paths are relative to this file.
+
+[database]
+# sqlite:FILE, postgres://..., mysql://... Overridden by --url and by
+# RETORT_DATABASE_URL; DATABASE_URL is used only when this is unset.
+url = "sqlite:retort.db"
+
+[migrations]
+sources = "migrations/versions"       # revision sources, read by `retort build`
+components = "migrations/components"  # built revisions: all a deploy needs
+
+[build]
+guest-sdk = {guest_sdk}
+dir = ".retort/build"
+
+[sandbox]
+fuel = 10000000000   # per upgrade/downgrade call
+memory-mib = 256     # largest linear memory of a revision
+cache-dir = ".retort/cache"
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_and_urls_resolve_in_order() {
+        let file: File = toml::from_str(&template(r#"{ path = "../guest-sdk" }"#)).unwrap();
+        let config = Config {
+            root: "/proj".into(),
+            path: "/proj/retort.toml".into(),
+            file,
+        };
+        assert_eq!(config.database_url(None).unwrap(), "sqlite:/proj/retort.db");
+        assert_eq!(
+            config.database_url(Some("sqlite:/tmp/x.db")).unwrap(),
+            "sqlite:/tmp/x.db"
+        );
+        assert_eq!(config.components_dir(), Path::new("/proj/migrations/components"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<File>("[database]\nurll = 'x'").is_err());
+    }
+}

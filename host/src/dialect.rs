@@ -1,0 +1,486 @@
+//! SQL rendering per dialect: identifier quoting, type mapping, DDL for each op.
+//!
+//! Nothing a guest sends is spliced into SQL unchecked: identifiers are validated and
+//! quoted, type names and expressions are parsed (sqlparser) and re-rendered from the
+//! parse tree, and values travel as bound parameters.
+
+use sqlparser::dialect::{Dialect as ParserDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
+
+use crate::wit::{
+    CheckConstraint, Column, ForeignKey, Index, ReferentialAction, SqlType, Table, UniqueConstraint,
+};
+
+/// The SQL dialects Retort renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// A guest request the host refuses before any SQL runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("invalid identifier {name:?}: {reason}")]
+    Identifier { name: String, reason: &'static str },
+    #[error("invalid SQL expression {expr:?}: {reason}")]
+    Expression { expr: String, reason: String },
+    #[error("invalid custom type {ty:?}: {reason}")]
+    CustomType { ty: String, reason: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Longest identifier accepted (PostgreSQL's limit, the smallest of the three).
+pub const MAX_IDENTIFIER: usize = 63;
+
+impl Dialect {
+    pub fn from_url(url: &str) -> Option<Dialect> {
+        let scheme = url.split(':').next()?;
+        match scheme {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "mysql" | "mariadb" => Some(Dialect::Mysql),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+        }
+    }
+
+    fn parser_dialect(self) -> Box<dyn ParserDialect> {
+        match self {
+            Dialect::Sqlite => Box::new(SQLiteDialect {}),
+            Dialect::Postgres => Box::new(PostgreSqlDialect {}),
+            Dialect::Mysql => Box::new(MySqlDialect {}),
+        }
+    }
+
+    /// Validates and quotes an identifier. Any printable name up to 63 characters is
+    /// accepted and quoted, so `x"; DROP TABLE users; --` is a (strange) table name,
+    /// never SQL.
+    pub fn ident(self, name: &str) -> Result<String, RenderError> {
+        let bad = |reason| RenderError::Identifier {
+            name: name.to_owned(),
+            reason,
+        };
+        if name.is_empty() {
+            return Err(bad("empty"));
+        }
+        if name.chars().count() > MAX_IDENTIFIER {
+            return Err(bad("longer than 63 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(bad("contains a control character"));
+        }
+        if name.ends_with(' ') {
+            return Err(bad("ends with a space"));
+        }
+        Ok(match self {
+            Dialect::Mysql => format!("`{}`", name.replace('`', "``")),
+            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        })
+    }
+
+    fn idents(self, names: &[String]) -> Result<String, RenderError> {
+        if names.is_empty() {
+            return Err(RenderError::Unsupported("an empty column list".into()));
+        }
+        let quoted: Result<Vec<_>, _> = names.iter().map(|n| self.ident(n)).collect();
+        Ok(quoted?.join(", "))
+    }
+
+    /// Parses a SQL expression (a default or a check) and renders it back from the parse
+    /// tree, so that exactly one expression reaches the database.
+    pub fn expression(self, expr: &str) -> Result<String, RenderError> {
+        let bad = |reason: String| RenderError::Expression {
+            expr: expr.to_owned(),
+            reason,
+        };
+        let dialect = self.parser_dialect();
+        let mut parser = Parser::new(dialect.as_ref())
+            .try_with_sql(expr)
+            .map_err(|e| bad(e.to_string()))?;
+        let parsed = parser.parse_expr().map_err(|e| bad(e.to_string()))?;
+        if parser.peek_token().token != Token::EOF {
+            return Err(bad("text follows the expression".into()));
+        }
+        Ok(parsed.to_string())
+    }
+
+    /// The column type in this dialect (see docs/types.md).
+    pub fn column_type(self, ty: &SqlType, autoincrement: bool) -> Result<String, RenderError> {
+        use Dialect::*;
+        Ok(match (ty, self) {
+            (SqlType::SmallInt, Postgres) if autoincrement => "SMALLSERIAL".into(),
+            (SqlType::Integer, Postgres) if autoincrement => "SERIAL".into(),
+            (SqlType::BigInt, Postgres) if autoincrement => "BIGSERIAL".into(),
+            // Only `INTEGER PRIMARY KEY` is SQLite's rowid alias.
+            (SqlType::SmallInt | SqlType::BigInt, Sqlite) if autoincrement => "INTEGER".into(),
+            (SqlType::SmallInt, _) => "SMALLINT".into(),
+            (SqlType::Integer, Mysql) => "INT".into(),
+            (SqlType::Integer, _) => "INTEGER".into(),
+            (SqlType::BigInt, _) => "BIGINT".into(),
+            (SqlType::Boolean, Mysql) => "TINYINT(1)".into(),
+            (SqlType::Boolean, _) => "BOOLEAN".into(),
+            (SqlType::Real, Mysql) => "FLOAT".into(),
+            (SqlType::Real, _) => "REAL".into(),
+            (SqlType::Double, Sqlite) => "DOUBLE".into(),
+            (SqlType::Double, _) => "DOUBLE PRECISION".into(),
+            (SqlType::Numeric((p, s)), _) => format!("NUMERIC({p}, {s})"),
+            (SqlType::Text, Mysql) => "LONGTEXT".into(),
+            (SqlType::Text, _) => "TEXT".into(),
+            (SqlType::Varchar(n), _) => format!("VARCHAR({n})"),
+            (SqlType::Char(n), _) => format!("CHAR({n})"),
+            (SqlType::Blob, Postgres) => "BYTEA".into(),
+            (SqlType::Blob, Mysql) => "LONGBLOB".into(),
+            (SqlType::Blob, Sqlite) => "BLOB".into(),
+            (SqlType::Date, _) => "DATE".into(),
+            (SqlType::Time, _) => "TIME".into(),
+            (SqlType::Timestamp, Mysql) => "DATETIME(6)".into(),
+            (SqlType::Timestamp, _) => "TIMESTAMP".into(),
+            (SqlType::TimestampTz, Postgres) => "TIMESTAMP WITH TIME ZONE".into(),
+            (SqlType::TimestampTz, Mysql) => "TIMESTAMP(6)".into(),
+            (SqlType::TimestampTz, Sqlite) => "TIMESTAMPTZ".into(),
+            (SqlType::Json, Postgres) => "JSONB".into(),
+            (SqlType::Json, _) => "JSON".into(),
+            (SqlType::Uuid, Postgres) => "UUID".into(),
+            (SqlType::Uuid, Mysql) => "CHAR(36)".into(),
+            (SqlType::Uuid, Sqlite) => "UUID".into(),
+            (SqlType::Custom(name), _) => self.custom_type(name)?,
+        })
+    }
+
+    /// A custom type must parse as exactly one data type.
+    fn custom_type(self, ty: &str) -> Result<String, RenderError> {
+        let bad = |reason: String| RenderError::CustomType {
+            ty: ty.to_owned(),
+            reason,
+        };
+        let dialect = self.parser_dialect();
+        let mut parser = Parser::new(dialect.as_ref())
+            .try_with_sql(ty)
+            .map_err(|e| bad(e.to_string()))?;
+        let parsed = parser.parse_data_type().map_err(|e| bad(e.to_string()))?;
+        if parser.peek_token().token != Token::EOF {
+            return Err(bad("text follows the type".into()));
+        }
+        Ok(parsed.to_string())
+    }
+
+    /// A column definition as it appears in CREATE TABLE or ADD COLUMN.
+    /// `inline_pk` puts PRIMARY KEY on the column itself.
+    pub fn column_def(self, col: &Column, inline_pk: bool) -> Result<String, RenderError> {
+        let mut sql = format!(
+            "{} {}",
+            self.ident(&col.name)?,
+            self.column_type(&col.type_, col.autoincrement)?
+        );
+        if inline_pk {
+            sql.push_str(" PRIMARY KEY");
+            if col.autoincrement && self == Dialect::Sqlite {
+                sql.push_str(" AUTOINCREMENT");
+            }
+        }
+        if !col.nullable && !(inline_pk && self == Dialect::Sqlite && col.autoincrement) {
+            sql.push_str(" NOT NULL");
+        }
+        if col.autoincrement && self == Dialect::Mysql {
+            sql.push_str(" AUTO_INCREMENT");
+        }
+        if col.unique {
+            sql.push_str(" UNIQUE");
+        }
+        if let Some(default) = &col.server_default {
+            sql.push_str(&format!(" DEFAULT ({})", self.expression(default)?));
+        }
+        if let (Some(comment), Dialect::Mysql) = (&col.comment, self) {
+            sql.push_str(&format!(" COMMENT {}", string_literal(comment, self)));
+        }
+        Ok(sql)
+    }
+
+    pub fn create_table(self, table: &Table) -> Result<Vec<String>, RenderError> {
+        if table.columns.is_empty() {
+            return Err(RenderError::Unsupported(format!(
+                "table {:?} has no columns",
+                table.name
+            )));
+        }
+        let flagged: Vec<&Column> = table.columns.iter().filter(|c| c.primary_key).collect();
+        let pk: Vec<String> = if table.primary_key.is_empty() {
+            flagged.iter().map(|c| c.name.clone()).collect()
+        } else {
+            table.primary_key.clone()
+        };
+        let inline = pk.len() == 1 && table.primary_key.is_empty();
+        let mut parts = Vec::new();
+        for col in &table.columns {
+            parts.push(self.column_def(col, inline && col.primary_key)?);
+        }
+        if !inline && !pk.is_empty() {
+            parts.push(format!("PRIMARY KEY ({})", self.idents(&pk)?));
+        }
+        for uq in &table.unique_constraints {
+            parts.push(self.unique_constraint(&table.name, uq)?);
+        }
+        for fk in &table.foreign_keys {
+            parts.push(self.foreign_key(&table.name, fk)?);
+        }
+        for ck in &table.check_constraints {
+            parts.push(self.check_constraint(&table.name, ck)?);
+        }
+        let name = self.ident(&table.name)?;
+        let mut sql = format!("CREATE TABLE {name} (\n    {}\n)", parts.join(",\n    "));
+        if let (Some(comment), Dialect::Mysql) = (&table.comment, self) {
+            sql.push_str(&format!(" COMMENT={}", string_literal(comment, self)));
+        }
+        let mut statements = vec![sql];
+        if self == Dialect::Postgres {
+            if let Some(comment) = &table.comment {
+                statements.push(format!(
+                    "COMMENT ON TABLE {name} IS {}",
+                    string_literal(comment, self)
+                ));
+            }
+            for col in &table.columns {
+                if let Some(comment) = &col.comment {
+                    statements.push(format!(
+                        "COMMENT ON COLUMN {name}.{} IS {}",
+                        self.ident(&col.name)?,
+                        string_literal(comment, self)
+                    ));
+                }
+            }
+        }
+        Ok(statements)
+    }
+
+    pub fn foreign_key(self, table: &str, fk: &ForeignKey) -> Result<String, RenderError> {
+        let name = fk.name.clone().unwrap_or_else(|| {
+            format!("fk_{table}_{}_{}", fk.columns.join("_"), fk.referred_table)
+        });
+        Ok(format!(
+            "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){}{}",
+            self.ident(&truncate(&name))?,
+            self.idents(&fk.columns)?,
+            self.ident(&fk.referred_table)?,
+            self.idents(&fk.referred_columns)?,
+            action(" ON DELETE", fk.on_delete),
+            action(" ON UPDATE", fk.on_update),
+        ))
+    }
+
+    pub fn unique_constraint(self, table: &str, uq: &UniqueConstraint) -> Result<String, RenderError> {
+        let name = uq
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("uq_{table}_{}", uq.columns.join("_")));
+        Ok(format!(
+            "CONSTRAINT {} UNIQUE ({})",
+            self.ident(&truncate(&name))?,
+            self.idents(&uq.columns)?
+        ))
+    }
+
+    pub fn check_constraint(self, table: &str, ck: &CheckConstraint) -> Result<String, RenderError> {
+        let name = ck.name.clone().unwrap_or_else(|| format!("ck_{table}"));
+        Ok(format!(
+            "CONSTRAINT {} CHECK ({})",
+            self.ident(&truncate(&name))?,
+            self.expression(&ck.expression)?
+        ))
+    }
+
+    pub fn create_index(self, index: &Index) -> Result<String, RenderError> {
+        Ok(format!(
+            "CREATE {}INDEX {} ON {} ({})",
+            if index.unique { "UNIQUE " } else { "" },
+            self.ident(&index.name)?,
+            self.ident(&index.table)?,
+            self.idents(&index.columns)?
+        ))
+    }
+
+    pub fn drop_index(self, table: &str, name: &str) -> Result<String, RenderError> {
+        Ok(match self {
+            Dialect::Mysql => format!("DROP INDEX {} ON {}", self.ident(name)?, self.ident(table)?),
+            _ => format!("DROP INDEX {}", self.ident(name)?),
+        })
+    }
+
+    pub fn drop_table(self, name: &str) -> Result<String, RenderError> {
+        Ok(format!("DROP TABLE {}", self.ident(name)?))
+    }
+
+    pub fn rename_table(self, old: &str, new: &str) -> Result<String, RenderError> {
+        Ok(format!(
+            "ALTER TABLE {} RENAME TO {}",
+            self.ident(old)?,
+            self.ident(new)?
+        ))
+    }
+
+    pub fn add_column(self, table: &str, col: &Column) -> Result<String, RenderError> {
+        if col.primary_key {
+            return Err(RenderError::Unsupported(format!(
+                "adding primary-key column {:?} to an existing table",
+                col.name
+            )));
+        }
+        Ok(format!(
+            "ALTER TABLE {} ADD COLUMN {}",
+            self.ident(table)?,
+            self.column_def(col, false)?
+        ))
+    }
+
+    pub fn drop_column(self, table: &str, column: &str) -> Result<String, RenderError> {
+        Ok(format!(
+            "ALTER TABLE {} DROP COLUMN {}",
+            self.ident(table)?,
+            self.ident(column)?
+        ))
+    }
+
+    pub fn rename_column(self, table: &str, old: &str, new: &str) -> Result<String, RenderError> {
+        Ok(format!(
+            "ALTER TABLE {} RENAME COLUMN {} TO {}",
+            self.ident(table)?,
+            self.ident(old)?,
+            self.ident(new)?
+        ))
+    }
+
+    /// An INSERT of `rows` rows with bound parameters.
+    pub fn insert(self, table: &str, columns: &[String], rows: usize) -> Result<String, RenderError> {
+        let mut n = 0;
+        let tuples: Vec<String> = (0..rows)
+            .map(|_| {
+                let marks: Vec<String> = columns
+                    .iter()
+                    .map(|_| {
+                        n += 1;
+                        self.placeholder(n)
+                    })
+                    .collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        Ok(format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            self.ident(table)?,
+            self.idents(columns)?,
+            tuples.join(", ")
+        ))
+    }
+
+    /// The n-th (1-based) bound parameter marker.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            _ => "?".into(),
+        }
+    }
+}
+
+/// Keeps generated constraint names within the identifier limit.
+fn truncate(name: &str) -> String {
+    name.chars().take(MAX_IDENTIFIER).collect()
+}
+
+fn action(prefix: &str, a: ReferentialAction) -> String {
+    let word = match a {
+        ReferentialAction::NoAction => return String::new(),
+        ReferentialAction::Restrict => "RESTRICT",
+        ReferentialAction::Cascade => "CASCADE",
+        ReferentialAction::SetNull => "SET NULL",
+        ReferentialAction::SetDefault => "SET DEFAULT",
+    };
+    format!("{prefix} {word}")
+}
+
+/// A string literal, quotes doubled (and backslashes doubled where MySQL reads escapes).
+pub fn string_literal(s: &str, dialect: Dialect) -> String {
+    let mut out = s.replace('\'', "''");
+    if dialect == Dialect::Mysql {
+        out = out.replace('\\', "\\\\");
+    }
+    format!("'{out}'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, ty: SqlType) -> Column {
+        Column {
+            name: name.into(),
+            type_: ty,
+            nullable: true,
+            primary_key: false,
+            autoincrement: false,
+            unique: false,
+            server_default: None,
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted_never_spliced() {
+        let evil = "x\"; DROP TABLE users; --";
+        assert_eq!(
+            Dialect::Sqlite.ident(evil).unwrap(),
+            "\"x\"\"; DROP TABLE users; --\""
+        );
+        assert_eq!(Dialect::Mysql.ident("a`b").unwrap(), "`a``b`");
+        assert!(Dialect::Sqlite.ident("").is_err());
+        assert!(Dialect::Sqlite.ident("a\0b").is_err());
+        assert!(Dialect::Sqlite.ident(&"x".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn expressions_must_be_one_expression() {
+        assert_eq!(Dialect::Sqlite.expression("'active'").unwrap(), "'active'");
+        assert_eq!(Dialect::Sqlite.expression("price >= 0").unwrap(), "price >= 0");
+        assert!(Dialect::Sqlite.expression("0); DROP TABLE users; --").is_err());
+        assert!(Dialect::Sqlite.expression("1 2").is_err());
+    }
+
+    #[test]
+    fn create_table_sqlite() {
+        let mut id = col("id", SqlType::Integer);
+        id.primary_key = true;
+        id.autoincrement = true;
+        id.nullable = false;
+        let mut email = col("email", SqlType::Varchar(100));
+        email.nullable = false;
+        email.unique = true;
+        let mut status = col("status", SqlType::Varchar(20));
+        status.server_default = Some("'active'".into());
+        let table = Table {
+            name: "users".into(),
+            columns: vec![id, email, status],
+            primary_key: vec![],
+            foreign_keys: vec![],
+            unique_constraints: vec![],
+            check_constraints: vec![],
+            comment: None,
+        };
+        assert_eq!(
+            Dialect::Sqlite.create_table(&table).unwrap(),
+            ["CREATE TABLE \"users\" (\n    \"id\" INTEGER PRIMARY KEY AUTOINCREMENT,\n    \"email\" VARCHAR(100) NOT NULL UNIQUE,\n    \"status\" VARCHAR(20) DEFAULT ('active')\n)"]
+        );
+        assert!(Dialect::Sqlite
+            .column_type(&SqlType::Custom("INT; DROP TABLE x".into()), false)
+            .is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! Retort: database migrations whose revisions are sandboxed WebAssembly components.
+//!
+//! The data path: [`config`] and the [`revision`] files give a [`graph`], whose plan
+//! the [`migrate`] runner executes step by step: each revision runs in the [`sandbox`],
+//! its ops are rendered by [`dialect`] (and [`rebuild`] for SQLite's table rebuilds)
+//! and run by the [`backend`] in one transaction with the ledger update.
+
+pub mod backend;
+pub mod build;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod dialect;
+pub mod graph;
+pub mod migrate;
+pub mod ops;
+pub mod rebuild;
+pub mod revision;
+pub mod sandbox;
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "revision",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: { "retort:migration/op.cursor": crate::ops::Cursor },
+    });
+}
+
+/// The WIT types shared with guests (`retort:migration/types`).
+pub mod wit {
+    pub use crate::generated::retort::migration::types::*;
+}

@@ -1,0 +1,228 @@
+//! The runner: loads revisions, plans, and applies each step in its own transaction
+//! together with the ledger update.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::backend::{self, Backend, BackendError, LogEntry};
+use crate::config::Config;
+use crate::graph::{self, Direction, Graph, GraphError, Step};
+use crate::ops::{LogSink, OpState};
+use crate::revision::{self, Revision, RevisionError};
+use crate::sandbox::{CallError, Sandbox, SandboxError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Revision(#[from] RevisionError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("{target} is already applied (the database is at {}); use `retort downgrade {target}` to go back", .current.join(", "))]
+    Behind { target: String, current: Vec<String> },
+    #[error("{}", step_message(.revision, .direction, .failed_op, .guest_log, .applied))]
+    Step {
+        revision: String,
+        direction: Direction,
+        /// The op that returned an error to the guest, if one did.
+        failed_op: Option<String>,
+        /// The guest's last error-level log line (e.g. its panic message).
+        guest_log: Option<String>,
+        /// Revisions this run applied before the failure; they stay applied.
+        applied: Vec<String>,
+        #[source]
+        source: StepError,
+    },
+}
+
+fn step_message(
+    revision: &str,
+    direction: &Direction,
+    failed_op: &Option<String>,
+    guest_log: &Option<String>,
+    applied: &[String],
+) -> String {
+    let mut msg = format!("revision {revision} failed to {direction} and was rolled back");
+    if let Some(op) = failed_op {
+        msg.push_str(&format!("\n  failing op: {op}"));
+    }
+    if let Some(log) = guest_log {
+        msg.push_str(&format!("\n  guest said: {log}"));
+    }
+    if !applied.is_empty() {
+        msg.push_str(&format!(
+            "\n  applied before it in this run (kept): {}",
+            applied.join(", ")
+        ));
+    }
+    msg
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// What a run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    pub revision: String,
+    pub direction: Direction,
+    pub message: String,
+    pub millis: u128,
+}
+
+/// A project's revisions and graph, read without compiling anything.
+pub struct History {
+    pub graph: Graph,
+    pub revisions: HashMap<String, Revision>,
+}
+
+impl History {
+    pub fn load(dir: &Path) -> Result<History, MigrateError> {
+        let list = revision::load_dir(dir)?;
+        let graph = Graph::new(list.iter().map(|r| r.meta.clone()))?;
+        let revisions = list.into_iter().map(|r| (r.meta.id.clone(), r)).collect();
+        Ok(History { graph, revisions })
+    }
+}
+
+/// Called before and after each step.
+pub type Progress = Box<dyn Fn(&Step, &Revision, Option<&Applied>) + Send + Sync>;
+
+/// Runs plans against one database.
+pub struct Migrator<'a> {
+    pub history: &'a History,
+    pub backend: &'a Backend,
+    pub sandbox: Sandbox,
+    pub log: LogSink,
+    pub progress: Progress,
+}
+
+impl<'a> Migrator<'a> {
+    pub fn new(
+        config: &Config,
+        history: &'a History,
+        backend: &'a Backend,
+        log: LogSink,
+        progress: Progress,
+    ) -> Result<Self, MigrateError> {
+        let sandbox = Sandbox::new(&config.file.sandbox, config.cache_dir().as_deref())?;
+        Ok(Migrator {
+            history,
+            backend,
+            sandbox,
+            log,
+            progress,
+        })
+    }
+
+    /// The steps `upgrade target` would run.
+    pub async fn plan_upgrade(&self, target: &str) -> Result<Vec<Step>, MigrateError> {
+        let current = self.backend.heads().await?;
+        let graph = &self.history.graph;
+        let target_heads = graph.upgrade_target(target, &current)?;
+        let steps = graph::plan_upgrade(graph, &current, &target_heads);
+        if steps.is_empty() {
+            let at: Vec<&String> = target_heads.iter().filter(|t| !current.contains(t)).collect();
+            if let Some(t) = at.first() {
+                return Err(MigrateError::Behind {
+                    target: t.to_string(),
+                    current,
+                });
+            }
+        }
+        Ok(steps)
+    }
+
+    /// The steps `downgrade target` would run.
+    pub async fn plan_downgrade(&self, target: &str) -> Result<Vec<Step>, MigrateError> {
+        let current = self.backend.heads().await?;
+        let graph = &self.history.graph;
+        let keep = graph.downgrade_target(target, &current)?;
+        let applied = graph.ancestors(&current.iter().map(String::as_str).collect::<Vec<_>>());
+        if let Some(k) = keep.iter().find(|k| !applied.contains(*k)) {
+            return Err(GraphError::NotApplied {
+                target: k.clone(),
+                current,
+            }
+            .into());
+        }
+        Ok(graph::plan_downgrade(graph, &current, &keep))
+    }
+
+    /// Runs `steps` in order, each in its own transaction with its ledger update.
+    /// Every component is compiled before the first step runs, so a malformed one
+    /// stops the run before anything changes.
+    pub async fn run(&self, steps: &[Step]) -> Result<Vec<Applied>, MigrateError> {
+        let mut components = Vec::with_capacity(steps.len());
+        for step in steps {
+            let rev = &self.history.revisions[&step.revision];
+            components.push(self.sandbox.load(rev)?);
+        }
+        let mut heads = self.backend.heads().await?;
+        let mut applied: Vec<Applied> = Vec::new();
+        for (step, component) in steps.iter().zip(&components) {
+            let rev = &self.history.revisions[&step.revision];
+            (self.progress)(step, rev, None);
+            let started = std::time::Instant::now();
+            let started_at = backend::now();
+            let fail = |source: StepError, failed_op, guest_log, applied: &[Applied]| MigrateError::Step {
+                revision: step.revision.clone(),
+                direction: step.direction,
+                failed_op,
+                guest_log,
+                applied: applied.iter().map(|a| a.revision.clone()).collect(),
+                source,
+            };
+            let tx = self
+                .backend
+                .begin()
+                .await
+                .map_err(|e| fail(e.into(), None, None, &applied))?;
+            let state = OpState::new(
+                &step.revision,
+                self.backend.dialect(),
+                tx,
+                self.log.clone(),
+                self.sandbox.store_limits(),
+            );
+            let (mut state, outcome) = self.sandbox.call(component, step.direction, state).await;
+            let tx = state.take_tx().expect("the state owns the transaction");
+            if let Err(e) = outcome {
+                // Dropping the transaction rolls it back.
+                drop(tx);
+                return Err(fail(e.into(), state.failed_op, state.last_error_log, &applied));
+            }
+            let next = graph::heads_after(&self.history.graph, &heads, step);
+            let entry = LogEntry {
+                revision: &step.revision,
+                direction: step.direction,
+                sha256: &rev.sha256,
+                message: &rev.meta.message,
+                heads: &next,
+                started_at,
+            };
+            self.backend
+                .finish(tx, &entry)
+                .await
+                .map_err(|e| fail(e.into(), None, None, &applied))?;
+            heads = next;
+            let done = Applied {
+                revision: step.revision.clone(),
+                direction: step.direction,
+                message: rev.meta.message.clone(),
+                millis: started.elapsed().as_millis(),
+            };
+            (self.progress)(step, rev, Some(&done));
+            applied.push(done);
+        }
+        Ok(applied)
+    }
+}

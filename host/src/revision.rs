@@ -1,0 +1,317 @@
+//! Revision files: a component plus the metadata custom section described in
+//! `docs/metadata.md`, read without compiling anything.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wasmparser::{Encoding, Parser, Payload};
+
+/// Name of the custom section that carries a revision's metadata.
+pub const SECTION: &str = "retort:revision";
+/// Version of the metadata format this host writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// Errors reading or writing revision files.
+#[derive(Debug, thiserror::Error)]
+pub enum RevisionError {
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a WebAssembly component")]
+    Malformed {
+        path: PathBuf,
+        #[source]
+        source: wasmparser::BinaryReaderError,
+    },
+    #[error("{path} is a core wasm module, not a component: make it a component first (e.g. `wasm-tools component new`)")]
+    CoreModule { path: PathBuf },
+    #[error("{path} has no `{SECTION}` section: it is a component but not a revision (use `retort pack`)")]
+    NoMetadata { path: PathBuf },
+    #[error("{path} has more than one `{SECTION}` section")]
+    DuplicateMetadata { path: PathBuf },
+    #[error("{path}: the `{SECTION}` section is not valid metadata")]
+    BadMetadata {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: metadata format {found} is newer than this retort understands ({FORMAT})")]
+    FutureFormat { path: PathBuf, found: u32 },
+    #[error("{path}: invalid revision id {id:?}: use 1 to 32 characters from [A-Za-z0-9_-]")]
+    BadId { path: PathBuf, id: String },
+    #[error("{path} is already revision {id}: pack takes a component without metadata")]
+    AlreadyPacked { path: PathBuf, id: String },
+    #[error("revision {id} is defined twice: {first} and {second}")]
+    DuplicateId {
+        id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+}
+
+/// What a revision says about itself. Serialized as JSON in the custom section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Metadata format version.
+    pub format: u32,
+    pub id: String,
+    /// The revisions this one follows: none for a base, several for a merge.
+    #[serde(default)]
+    pub down: Vec<String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub branch_labels: Vec<String>,
+    #[serde(default)]
+    pub message: String,
+    /// RFC 3339 creation time.
+    #[serde(default)]
+    pub created: String,
+}
+
+impl Metadata {
+    pub fn new(id: impl Into<String>, message: impl Into<String>) -> Self {
+        Metadata {
+            format: FORMAT,
+            id: id.into(),
+            down: Vec::new(),
+            depends_on: Vec::new(),
+            branch_labels: Vec::new(),
+            message: message.into(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
+/// True for ids made of 1 to 32 characters from `[A-Za-z0-9_-]`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A revision file on disk: its metadata and the digest of its bytes.
+#[derive(Debug, Clone)]
+pub struct Revision {
+    pub meta: Metadata,
+    pub path: PathBuf,
+    /// SHA-256 of the whole file, lowercase hex.
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Revision {
+    /// Reads a revision's metadata and digest; nothing is compiled.
+    pub fn open(path: &Path) -> Result<Self, RevisionError> {
+        let bytes = std::fs::read(path).map_err(|source| RevisionError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let meta = read_metadata(&bytes, path)?;
+        Ok(Revision {
+            meta,
+            path: path.to_owned(),
+            sha256: sha256_hex(&bytes),
+            size: bytes.len() as u64,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.meta.id
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Finds the metadata section among the component's top-level sections.
+pub fn read_metadata(bytes: &[u8], path: &Path) -> Result<Metadata, RevisionError> {
+    match find_section(bytes, path)? {
+        Some(data) => parse_metadata(data, path),
+        None => Err(RevisionError::NoMetadata {
+            path: path.to_owned(),
+        }),
+    }
+}
+
+fn parse_metadata(data: &[u8], path: &Path) -> Result<Metadata, RevisionError> {
+    let meta: Metadata =
+        serde_json::from_slice(data).map_err(|source| RevisionError::BadMetadata {
+            path: path.to_owned(),
+            source,
+        })?;
+    if meta.format > FORMAT {
+        return Err(RevisionError::FutureFormat {
+            path: path.to_owned(),
+            found: meta.format,
+        });
+    }
+    for id in std::iter::once(&meta.id).chain(&meta.down).chain(&meta.depends_on) {
+        if !valid_id(id) {
+            return Err(RevisionError::BadId {
+                path: path.to_owned(),
+                id: id.clone(),
+            });
+        }
+    }
+    Ok(meta)
+}
+
+/// The data of the top-level metadata section, if any. Checks that the bytes are a
+/// component; nested modules and components are skipped, not read.
+fn find_section<'a>(bytes: &'a [u8], path: &Path) -> Result<Option<&'a [u8]>, RevisionError> {
+    let malformed = |source| RevisionError::Malformed {
+        path: path.to_owned(),
+        source,
+    };
+    let mut found = None;
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(malformed)? {
+            Payload::Version { encoding, .. } => {
+                if depth == 0 && encoding == Encoding::Module {
+                    return Err(RevisionError::CoreModule {
+                        path: path.to_owned(),
+                    });
+                }
+            }
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::CustomSection(reader) if depth == 0 && reader.name() == SECTION => {
+                if found.is_some() {
+                    return Err(RevisionError::DuplicateMetadata {
+                        path: path.to_owned(),
+                    });
+                }
+                found = Some(reader.data());
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Makes a component a revision by appending the metadata section. The input must be a
+/// valid component without metadata of its own.
+pub fn pack(component: &[u8], meta: &Metadata, path: &Path) -> Result<Vec<u8>, RevisionError> {
+    if !valid_id(&meta.id) {
+        return Err(RevisionError::BadId {
+            path: path.to_owned(),
+            id: meta.id.clone(),
+        });
+    }
+    if let Some(existing) = find_section(component, path)? {
+        let old = parse_metadata(existing, path)?;
+        return Err(RevisionError::AlreadyPacked {
+            path: path.to_owned(),
+            id: old.id,
+        });
+    }
+    let mut features = wasmparser::WasmFeatures::default();
+    features.insert(wasmparser::WasmFeatures::COMPONENT_MODEL);
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(component)
+        .map_err(|source| RevisionError::Malformed {
+            path: path.to_owned(),
+            source,
+        })?;
+    let data = serde_json::to_vec(meta).expect("metadata serializes");
+    let mut out = component.to_vec();
+    wasm_encoder::Encode::encode(
+        &wasm_encoder::CustomSection {
+            name: SECTION.into(),
+            data: data.into(),
+        },
+        &mut out,
+    );
+    Ok(out)
+}
+
+/// Every revision in a directory of components (`*.wasm`), sorted by file name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Revision>, RevisionError> {
+    let io = |source| RevisionError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut paths = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let path = entry.map_err(io)?.path();
+                if path.extension().is_some_and(|e| e == "wasm") {
+                    paths.push(path);
+                }
+            }
+        }
+        // No components yet: an empty history.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    paths.sort();
+    let mut revisions: Vec<Revision> = Vec::with_capacity(paths.len());
+    let mut seen = std::collections::HashMap::new();
+    for path in paths {
+        let rev = Revision::open(&path)?;
+        if let Some(first) = seen.insert(rev.meta.id.clone(), path.clone()) {
+            return Err(RevisionError::DuplicateId {
+                id: rev.meta.id,
+                first,
+                second: path,
+            });
+        }
+        revisions.push(rev);
+    }
+    Ok(revisions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component() -> Vec<u8> {
+        wat::parse_str("(component)").unwrap()
+    }
+
+    #[test]
+    fn pack_then_read_round_trips() {
+        let mut meta = Metadata::new("abc123", "first");
+        meta.down = vec!["0001".into()];
+        let packed = pack(&component(), &meta, Path::new("x.wasm")).unwrap();
+        assert_eq!(read_metadata(&packed, Path::new("x.wasm")).unwrap(), meta);
+    }
+
+    #[test]
+    fn refuses_core_modules_and_garbage() {
+        let module = wat::parse_str("(module)").unwrap();
+        assert!(matches!(
+            read_metadata(&module, Path::new("m.wasm")),
+            Err(RevisionError::CoreModule { .. })
+        ));
+        assert!(matches!(
+            read_metadata(b"not wasm at all", Path::new("g.wasm")),
+            Err(RevisionError::Malformed { .. })
+        ));
+        assert!(matches!(
+            read_metadata(&component(), Path::new("c.wasm")),
+            Err(RevisionError::NoMetadata { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_bad_ids_and_double_packing() {
+        let bad = Metadata::new("x\"; drop", "m");
+        assert!(matches!(
+            pack(&component(), &bad, Path::new("c.wasm")),
+            Err(RevisionError::BadId { .. })
+        ));
+        let packed = pack(&component(), &Metadata::new("a1", "m"), Path::new("c.wasm")).unwrap();
+        assert!(pack(&packed, &Metadata::new("a2", "m"), Path::new("c.wasm")).is_err());
+    }
+}

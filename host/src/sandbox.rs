@@ -1,0 +1,162 @@
+//! The wasmtime sandbox: engine configuration, compiled-component cache, limits, and
+//! calling a revision's exports. Knows nothing about SQL.
+
+use std::path::Path;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+
+use crate::cache::Cache;
+use crate::config::Limits;
+use crate::generated::Revision as RevisionWorld;
+use crate::graph::Direction;
+use crate::ops::OpState;
+use crate::revision::Revision;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot set up the wasm engine: {0}")]
+    Engine(String),
+    #[error("cannot read {path}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("revision {revision} ({path}) is not a valid component: {reason}")]
+    Compile {
+        revision: String,
+        path: std::path::PathBuf,
+        reason: String,
+    },
+}
+
+/// How one call into a revision ended, when it did not end well.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The component cannot be instantiated: e.g. it imports something the host does
+    /// not provide, or does not export the revision world.
+    #[error("cannot instantiate: {0}")]
+    Instantiate(String),
+    /// The guest returned an error from `upgrade`/`downgrade`.
+    #[error("{0}")]
+    Guest(String),
+    /// The guest trapped (a panic, an exhausted limit, a bug).
+    #[error("trapped: {0}")]
+    Trap(String),
+}
+
+/// The engine every revision runs on, and the cache of compiled components.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<OpState>,
+    cache: Option<Cache>,
+    limits: Limits,
+}
+
+impl Sandbox {
+    pub fn new(limits: &Limits, cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        RevisionWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        // A cache that cannot be opened only costs compile time.
+        let cache = cache_dir.and_then(|dir| Cache::open(dir, &engine).ok());
+        Ok(Sandbox {
+            engine,
+            linker,
+            cache,
+            limits: limits.clone(),
+        })
+    }
+
+    /// The compiled component: from the cache when a verified entry exists, otherwise
+    /// compiled now and cached.
+    pub fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
+        let compile_err = |reason: String| SandboxError::Compile {
+            revision: revision.id().to_owned(),
+            path: revision.path.clone(),
+            reason,
+        };
+        if let Some(artifact) = self.cache.as_ref().and_then(|c| c.get(&revision.sha256)) {
+            // SAFETY: `Cache::get` returns only artifacts this cache serialized itself,
+            // authenticated with its own key and bound to this component's digest.
+            #[allow(unsafe_code)]
+            let cached = unsafe { Component::deserialize(&self.engine, &artifact) };
+            if let Ok(component) = cached {
+                return Ok(component);
+            }
+        }
+        let bytes = std::fs::read(&revision.path).map_err(|source| SandboxError::Read {
+            path: revision.path.clone(),
+            source,
+        })?;
+        if crate::revision::sha256_hex(&bytes) != revision.sha256 {
+            return Err(compile_err("the file changed while retort was running".into()));
+        }
+        let component =
+            Component::from_binary(&self.engine, &bytes).map_err(|e| compile_err(format!("{e:#}")))?;
+        if let (Some(cache), Ok(artifact)) = (&self.cache, component.serialize()) {
+            cache.put(&revision.sha256, &artifact);
+        }
+        Ok(component)
+    }
+
+    /// Limits for one revision call's store.
+    pub fn store_limits(&self) -> wasmtime::StoreLimits {
+        StoreLimitsBuilder::new()
+            .memory_size((self.limits.memory_mib as usize).saturating_mul(1 << 20))
+            .trap_on_grow_failure(true)
+            .build()
+    }
+
+    /// Instantiates the component and calls `upgrade` or `downgrade`. The state comes
+    /// back in every case so that the caller can commit or roll back its transaction.
+    pub async fn call(
+        &self,
+        component: &Component,
+        direction: Direction,
+        state: OpState,
+    ) -> (OpState, Result<(), CallError>) {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        if let Err(e) = store.set_fuel(self.limits.fuel) {
+            return (store.into_data(), Err(CallError::Instantiate(e.to_string())));
+        }
+        let instance = match RevisionWorld::instantiate_async(&mut store, component, &self.linker).await {
+            Ok(instance) => instance,
+            Err(e) => return (store.into_data(), Err(CallError::Instantiate(format!("{e:#}")))),
+        };
+        let result = match direction {
+            Direction::Up => instance.call_upgrade(&mut store).await,
+            Direction::Down => instance.call_downgrade(&mut store).await,
+        };
+        let outcome = match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(CallError::Guest(message)),
+            Err(trap) => Err(CallError::Trap(describe_trap(&trap))),
+        };
+        (store.into_data(), outcome)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// The trap itself first (what a user can act on), then the wasm backtrace if any.
+fn describe_trap(err: &wasmtime::Error) -> String {
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => {
+            let backtrace = err
+                .downcast_ref::<wasmtime::WasmBacktrace>()
+                .map(|bt| format!("\n{bt}"))
+                .unwrap_or_default();
+            format!("{trap}{backtrace}")
+        }
+        None => format!("{err:#}"),
+    }
+}
