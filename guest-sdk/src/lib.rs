@@ -101,7 +101,7 @@ pub trait Revision {
 /// Everything a revision usually needs.
 pub mod prelude {
     pub use crate::{
-        Alter, CheckConstraint, Column, DbError, Dialect, Error, ForeignKey, Index,
+        Alter, CheckConstraint, Column, DbError, Dialect, Error, ForeignKey, Index, LogLevel,
         ReferentialAction, Result, Revision, Row, SqlType, Table, UniqueConstraint, Value,
         add_column, alter_column, bulk_insert, create_check_constraint, create_foreign_key,
         create_index, create_table, create_unique_constraint, dialect, drop_column,
@@ -133,7 +133,7 @@ macro_rules! revision {
                     $crate::__private::run(<$ty as $crate::Revision>::downgrade)
                 }
             }
-            $crate::__export_revision_world!(__RetortExport with_types_in $crate::bindings);
+            $crate::bindings::__export_revision_world!(__RetortExport with_types_in $crate::bindings);
         };
     };
 }

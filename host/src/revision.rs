@@ -224,7 +224,7 @@ pub fn pack(component: &[u8], meta: &Metadata, path: &Path) -> Result<Vec<u8>, R
         })?;
     let data = serde_json::to_vec(meta).expect("metadata serializes");
     let mut out = component.to_vec();
-    wasm_encoder::Encode::encode(
+    wasm_encoder::ComponentSection::append_to_component(
         &wasm_encoder::CustomSection {
             name: SECTION.into(),
             data: data.into(),
@@ -285,6 +285,12 @@ mod tests {
         meta.down = vec!["0001".into()];
         let packed = pack(&component(), &meta, Path::new("x.wasm")).unwrap();
         assert_eq!(read_metadata(&packed, Path::new("x.wasm")).unwrap(), meta);
+        // The packed file is still a valid component.
+        let mut features = wasmparser::WasmFeatures::default();
+        features.insert(wasmparser::WasmFeatures::COMPONENT_MODEL);
+        wasmparser::Validator::new_with_features(features)
+            .validate_all(&packed)
+            .unwrap();
     }
 
     #[test]
