@@ -89,6 +89,7 @@ pub enum Command {
     },
     /// Revert revisions down to REV: base, an id or prefix, -N.
     Downgrade {
+        #[arg(allow_hyphen_values = true)]
         revision: String,
         /// Print the plan; change nothing.
         #[arg(long)]
@@ -338,9 +339,14 @@ async fn migrate(
     });
     let progress = Box::new(|step: &Step, rev: &revision::Revision, done: Option<&Applied>| match done {
         None => {
+            let down = if rev.meta.down.is_empty() {
+                "<base>".to_owned()
+            } else {
+                rev.meta.down.join(", ")
+            };
             let (from, to) = match step.direction {
-                Direction::Up => (rev.meta.down.join(", "), rev.meta.id.clone()),
-                Direction::Down => (rev.meta.id.clone(), rev.meta.down.join(", ")),
+                Direction::Up => (down, rev.meta.id.clone()),
+                Direction::Down => (rev.meta.id.clone(), down),
             };
             eprintln!("Running {} {} -> {}, {}", step.direction, from, to, rev.meta.message);
         }

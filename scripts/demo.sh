@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job: build Retort and the blog example's revisions, upgrade a fresh embedded
+# SQLite database to head, then show the history and the current revision.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/setup.sh"
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p retort
+retort="$root/target/release/retort"
+cd "$root/examples/blog"
+rm -f blog.db
+set -x
+"$retort" build
+"$retort" upgrade head
+"$retort" history
+"$retort" current

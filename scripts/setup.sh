@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what Retort's build, demo and tests need, skipping what is already there.
+# Safe to run again and again. Debian/Ubuntu: uses apt-get (as root, or through sudo).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# The host toolchain: rustup's cargo is expected (rust-version in Cargo.toml).
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found: install Rust with rustup (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+# Rust guests: a wasm32 target, from rustup or from Debian's packages.
+"$here/setup-guest-toolchain.sh"
