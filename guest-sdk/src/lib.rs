@@ -34,14 +34,14 @@ mod schema;
 
 pub use ops::{
     add_column, alter_column, bulk_insert, create_check_constraint, create_foreign_key,
-    create_index, create_table, create_unique_constraint, dialect, drop_column,
-    drop_constraint, drop_index, drop_table, execute, is_offline, log, query, rename_table,
+    create_index, create_table, create_unique_constraint, dialect, drop_column, drop_constraint,
+    drop_index, drop_table, execute, is_offline, log, query, rename_table,
 };
 pub use rows::{ColumnIndex, FromValue, Row, Rows};
 pub use schema::{Alter, CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint};
 
 pub use bindings::retort::migration::types::{
-    SqlDialect as Dialect, Error as DbError, LogLevel, ReferentialAction, SqlType, Value,
+    Error as DbError, LogLevel, ReferentialAction, SqlDialect as Dialect, SqlType, Value,
 };
 
 use std::fmt;

@@ -20,7 +20,12 @@ pub struct Rows {
 impl Rows {
     pub(crate) fn new(cursor: Cursor) -> Self {
         let columns = cursor.columns().into();
-        Rows { cursor, columns, buffered: VecDeque::new(), exhausted: false }
+        Rows {
+            cursor,
+            columns,
+            buffered: VecDeque::new(),
+            exhausted: false,
+        }
     }
 
     /// Column names, in order.
@@ -44,7 +49,10 @@ impl Iterator for Rows {
             }
         }
         let values = self.buffered.pop_front()?;
-        Some(Ok(Row { columns: Rc::clone(&self.columns), values }))
+        Some(Ok(Row {
+            columns: Rc::clone(&self.columns),
+            values,
+        }))
     }
 }
 
@@ -85,7 +93,10 @@ impl ColumnIndex for usize {
         if *self < columns.len() {
             Ok(*self)
         } else {
-            Err(Error::msg(format!("column {self} is out of range: the row has {}", columns.len())))
+            Err(Error::msg(format!(
+                "column {self} is out of range: the row has {}",
+                columns.len()
+            )))
         }
     }
 }

@@ -10,7 +10,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
-use sqlx::{AssertSqlSafe, Column as _, Row as _, Sqlite, SqlitePool, Transaction, TypeInfo, ValueRef};
+use sqlx::{
+    AssertSqlSafe, Column as _, Row as _, Sqlite, SqlitePool, Transaction, TypeInfo, ValueRef,
+};
 
 use crate::dialect::Dialect;
 use crate::graph::Direction;
@@ -78,9 +80,8 @@ pub type Tx = Transaction<'static, Sqlite>;
 
 impl Backend {
     pub async fn connect(url: &str) -> Result<Backend, BackendError> {
-        let dialect = Dialect::from_url(url).ok_or_else(|| BackendError::Scheme {
-            url: redact(url),
-        })?;
+        let dialect =
+            Dialect::from_url(url).ok_or_else(|| BackendError::Scheme { url: redact(url) })?;
         if dialect != Dialect::Sqlite {
             return Err(BackendError::NotYet {
                 dialect: dialect.name(),
@@ -176,7 +177,10 @@ impl Backend {
                 .collect();
             return Err(BackendError::ForeignKeyCheck(tables.join("; ")));
         }
-        let record = query_err(format!("recording revision {} in the ledger", entry.revision));
+        let record = query_err(format!(
+            "recording revision {} in the ledger",
+            entry.revision
+        ));
         sqlx::query("DELETE FROM retort_version")
             .execute(&mut *tx)
             .await
@@ -332,7 +336,11 @@ pub fn values(row: &SqliteRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
 }
 
 /// A statement to read a table's or index's stored definition.
-pub async fn schema_sql(tx: &mut Tx, kind: &str, name: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn schema_sql(
+    tx: &mut Tx,
+    kind: &str,
+    name: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(Option<String>,)> =
         sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = ? AND name = ? COLLATE NOCASE")
             .bind(kind)
@@ -344,7 +352,10 @@ pub async fn schema_sql(tx: &mut Tx, kind: &str, name: &str) -> Result<Option<St
 
 /// The stored definitions that a rebuild of `table` must restore: its indexes, and every
 /// trigger and view (dropped and recreated so the rename cannot trip over them).
-pub async fn dependents(tx: &mut Tx, table: &str) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+pub async fn dependents(
+    tx: &mut Tx,
+    table: &str,
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND \
          ((type = 'index' AND tbl_name = ? COLLATE NOCASE) OR type IN ('trigger', 'view')) \

@@ -260,7 +260,7 @@ impl Toolchain {
         Err(BuildError::NoToolchain)
     }
 
-    fn command(&self, build_dir: &Path) -> Command {
+    fn command(&self, build_dir: &Path, target_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.cargo);
         // What the calling environment set for its own build must not leak in
         // (e.g. when retort itself runs under `cargo run` or `cargo test`).
@@ -278,7 +278,7 @@ impl Toolchain {
             cmd.env_remove(var);
         }
         cmd.env("RUSTC", &self.rustc)
-            .env("CARGO_TARGET_DIR", build_dir.join("target"))
+            .env("CARGO_TARGET_DIR", target_dir)
             .current_dir(build_dir)
             .args(["build", "--release", "--target", "wasm32-unknown-unknown"]);
         if self.build_std {
@@ -321,7 +321,8 @@ pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
     let build_dir = absolute(&config.build_dir())?;
     write_workspace(config, &build_dir, &sources)?;
     let toolchain = Toolchain::detect()?;
-    let mut cmd = toolchain.command(&build_dir);
+    let target_dir = absolute(&config.build_target_dir())?;
+    let mut cmd = toolchain.command(&build_dir, &target_dir);
     if quiet {
         cmd.arg("--quiet");
     }
@@ -334,7 +335,7 @@ pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
             status: status.to_string(),
         });
     }
-    let out_dir = build_dir.join("target/wasm32-unknown-unknown/release");
+    let out_dir = target_dir.join("wasm32-unknown-unknown/release");
     let components = config.components_dir();
     std::fs::create_dir_all(&components).map_err(io(&components))?;
     let mut built = Vec::new();
@@ -379,7 +380,11 @@ fn absolute(path: &Path) -> Result<PathBuf, BuildError> {
 }
 
 /// The generated workspace: one crate per source, sharing one lock file and target dir.
-fn write_workspace(config: &Config, build_dir: &Path, sources: &[Source]) -> Result<(), BuildError> {
+fn write_workspace(
+    config: &Config,
+    build_dir: &Path,
+    sources: &[Source],
+) -> Result<(), BuildError> {
     let crates = build_dir.join("revisions");
     std::fs::create_dir_all(&crates).map_err(io(&crates))?;
     let root = absolute(&config.root)?;
@@ -448,7 +453,10 @@ fn absolutize_dependency(spec: &toml::Value, root: &Path) -> toml::Value {
     {
         let abs = root.join(p);
         let abs = abs.canonicalize().unwrap_or(abs);
-        table.insert("path".into(), toml::Value::String(abs.display().to_string()));
+        table.insert(
+            "path".into(),
+            toml::Value::String(abs.display().to_string()),
+        );
     }
     spec
 }

@@ -20,7 +20,11 @@ use crate::revision::{self, Metadata};
 use crate::wit::LogLevel;
 
 #[derive(Debug, Parser)]
-#[command(name = "retort", version, about = "Database migrations as sandboxed WebAssembly components")]
+#[command(
+    name = "retort",
+    version,
+    about = "Database migrations as sandboxed WebAssembly components"
+)]
 pub struct Cli {
     /// The config file.
     #[arg(short, long, global = true, env = "RETORT_CONFIG", default_value = config::FILE_NAME)]
@@ -176,7 +180,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let built = build::build(&config, false)?;
             for b in &built {
                 let state = if b.changed { "built" } else { "unchanged" };
-                eprintln!("{state:>9} {} -> {} ({} bytes)", b.id, b.component.display(), b.size);
+                eprintln!(
+                    "{state:>9} {} -> {} ({} bytes)",
+                    b.id,
+                    b.component.display(),
+                    b.size
+                );
             }
             if built.is_empty() {
                 eprintln!("no revision sources in {}", config.sources_dir().display());
@@ -194,16 +203,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             branch_label,
             message,
         } => {
-            let bytes = std::fs::read(&input)
-                .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", input.display())))?;
+            let bytes = std::fs::read(&input).map_err(|e| {
+                anyhow::Error::new(e).context(format!("cannot read {}", input.display()))
+            })?;
             let mut meta = Metadata::new(rev_id, message);
             meta.down = down;
             meta.depends_on = depends_on;
             meta.branch_labels = branch_label;
             let packed = revision::pack(&bytes, &meta, &input)?;
-            std::fs::write(&output, &packed)
-                .map_err(|e| anyhow::Error::new(e).context(format!("cannot write {}", output.display())))?;
-            eprintln!("packed {} as revision {} -> {}", input.display(), meta.id, output.display());
+            std::fs::write(&output, &packed).map_err(|e| {
+                anyhow::Error::new(e).context(format!("cannot write {}", output.display()))
+            })?;
+            eprintln!(
+                "packed {} as revision {} -> {}",
+                input.display(),
+                meta.id,
+                output.display()
+            );
         }
         Command::History => {
             let history = History::load(&config.components_dir())?;
@@ -240,8 +256,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 );
             } else {
                 let m = &rev.meta;
-                eprintln!("Rev: {}{}", m.id, if history.graph.heads().contains(&id) { " (head)" } else { "" });
-                eprintln!("Parent: {}", if m.down.is_empty() { "<base>".into() } else { m.down.join(", ") });
+                eprintln!(
+                    "Rev: {}{}",
+                    m.id,
+                    if history.graph.heads().contains(&id) {
+                        " (head)"
+                    } else {
+                        ""
+                    }
+                );
+                eprintln!(
+                    "Parent: {}",
+                    if m.down.is_empty() {
+                        "<base>".into()
+                    } else {
+                        m.down.join(", ")
+                    }
+                );
                 if !m.depends_on.is_empty() {
                     eprintln!("Depends on: {}", m.depends_on.join(", "));
                 }
@@ -280,7 +311,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     match history.graph.get(h) {
                         Some(n) => eprintln!(
                             "{h}{}, {}",
-                            if graph_heads.contains(&h.as_str()) { " (head)" } else { "" },
+                            if graph_heads.contains(&h.as_str()) {
+                                " (head)"
+                            } else {
+                                ""
+                            },
                             n.meta.message
                         ),
                         None => eprintln!("{h} (not in {})", config.components_dir().display()),
@@ -289,10 +324,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Upgrade { revision, dry_run } => {
-            migrate(&config, cli.url.as_deref(), &revision, Direction::Up, dry_run, json_out).await?;
+            migrate(
+                &config,
+                cli.url.as_deref(),
+                &revision,
+                Direction::Up,
+                dry_run,
+                json_out,
+            )
+            .await?;
         }
         Command::Downgrade { revision, dry_run } => {
-            migrate(&config, cli.url.as_deref(), &revision, Direction::Down, dry_run, json_out).await?;
+            migrate(
+                &config,
+                cli.url.as_deref(),
+                &revision,
+                Direction::Down,
+                dry_run,
+                json_out,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -337,21 +388,26 @@ async fn migrate(
         };
         eprintln!("  [{revision}] {level}: {message}");
     });
-    let progress = Box::new(|step: &Step, rev: &revision::Revision, done: Option<&Applied>| match done {
-        None => {
-            let down = if rev.meta.down.is_empty() {
-                "<base>".to_owned()
-            } else {
-                rev.meta.down.join(", ")
-            };
-            let (from, to) = match step.direction {
-                Direction::Up => (down, rev.meta.id.clone()),
-                Direction::Down => (rev.meta.id.clone(), down),
-            };
-            eprintln!("Running {} {} -> {}, {}", step.direction, from, to, rev.meta.message);
-        }
-        Some(a) => eprintln!("  done in {} ms", a.millis),
-    });
+    let progress = Box::new(
+        |step: &Step, rev: &revision::Revision, done: Option<&Applied>| match done {
+            None => {
+                let down = if rev.meta.down.is_empty() {
+                    "<base>".to_owned()
+                } else {
+                    rev.meta.down.join(", ")
+                };
+                let (from, to) = match step.direction {
+                    Direction::Up => (down, rev.meta.id.clone()),
+                    Direction::Down => (rev.meta.id.clone(), down),
+                };
+                eprintln!(
+                    "Running {} {} -> {}, {}",
+                    step.direction, from, to, rev.meta.message
+                );
+            }
+            Some(a) => eprintln!("  done in {} ms", a.millis),
+        },
+    );
     let migrator = Migrator::new(config, &history, &backend, log, progress)?;
     let steps = match direction {
         Direction::Up => migrator.plan_upgrade(target).await?,
@@ -373,7 +429,11 @@ async fn migrate(
         let heads = backend.heads().await?;
         eprintln!(
             "nothing to do: the database is at {}",
-            if heads.is_empty() { "base".into() } else { heads.join(", ") }
+            if heads.is_empty() {
+                "base".into()
+            } else {
+                heads.join(", ")
+            }
         );
     }
     let result = migrator.run(&steps).await;
@@ -388,12 +448,18 @@ async fn migrate(
 fn init(dir: &Path) -> Result<(), Failure> {
     let config_path = dir.join(config::FILE_NAME);
     if config_path.exists() {
-        return Err(usage(anyhow::anyhow!("{} exists already", config_path.display())));
+        return Err(usage(anyhow::anyhow!(
+            "{} exists already",
+            config_path.display()
+        )));
     }
     // A source checkout's SDK when retort runs from one, else the published crate.
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
     let spec = match sdk.canonicalize() {
-        Ok(p) => format!("{{ path = {} }}", toml::Value::String(p.display().to_string())),
+        Ok(p) => format!(
+            "{{ path = {} }}",
+            toml::Value::String(p.display().to_string())
+        ),
         Err(_) => format!("\"{}\"", env!("CARGO_PKG_VERSION")),
     };
     let versions = dir.join("migrations/versions");
@@ -403,6 +469,8 @@ fn init(dir: &Path) -> Result<(), Failure> {
     std::fs::write(dir.join(".gitignore"), ".retort/\n*.db\n")?;
     eprintln!("Creating {} ... done", config_path.display());
     eprintln!("Creating {} ... done", versions.display());
-    eprintln!("Next: `retort revision -m \"create users\"`, edit it, `retort build`, `retort upgrade head`.");
+    eprintln!(
+        "Next: `retort revision -m \"create users\"`, edit it, `retort build`, `retort upgrade head`."
+    );
     Ok(())
 }

@@ -70,8 +70,12 @@ pub struct Build {
     /// The `retort-guest` dependency of revision crates, as a Cargo dependency
     /// specification, e.g. `{ path = "../guest-sdk" }` or `"0.1"`.
     pub guest_sdk: toml::Value,
-    /// Where revision crates are generated and compiled.
+    /// Where revision crates are generated.
     pub dir: PathBuf,
+    /// Cargo's target directory for revision crates (default: `<dir>/target`); projects
+    /// may share one to share compiled dependencies.
+    #[serde(default)]
+    pub target_dir: Option<PathBuf>,
 }
 
 impl Default for Build {
@@ -79,6 +83,7 @@ impl Default for Build {
         Build {
             guest_sdk: toml::Value::String(env!("CARGO_PKG_VERSION").into()),
             dir: ".retort/build".into(),
+            target_dir: None,
         }
     }
 }
@@ -152,6 +157,13 @@ impl Config {
 
     pub fn build_dir(&self) -> PathBuf {
         self.root.join(&self.file.build.dir)
+    }
+
+    pub fn build_target_dir(&self) -> PathBuf {
+        match &self.file.build.target_dir {
+            Some(dir) => self.root.join(dir),
+            None => self.build_dir().join("target"),
+        }
     }
 
     pub fn cache_dir(&self) -> Option<PathBuf> {
@@ -229,7 +241,10 @@ mod tests {
             config.database_url(Some("sqlite:/tmp/x.db")).unwrap(),
             "sqlite:/tmp/x.db"
         );
-        assert_eq!(config.components_dir(), Path::new("/proj/migrations/components"));
+        assert_eq!(
+            config.components_dir(),
+            Path::new("/proj/migrations/components")
+        );
     }
 
     #[test]

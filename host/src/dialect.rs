@@ -4,7 +4,9 @@
 //! quoted, type names and expressions are parsed (sqlparser) and re-rendered from the
 //! parse tree, and values travel as bound parameters.
 
-use sqlparser::dialect::{Dialect as ParserDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::dialect::{
+    Dialect as ParserDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect,
+};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
@@ -190,7 +192,9 @@ impl Dialect {
                 sql.push_str(" AUTOINCREMENT");
             }
         }
-        if !col.nullable && !(inline_pk && self == Dialect::Sqlite && col.autoincrement) {
+        // SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` is never null already.
+        let rowid_alias = inline_pk && self == Dialect::Sqlite && col.autoincrement;
+        if !col.nullable && !rowid_alias {
             sql.push_str(" NOT NULL");
         }
         if col.autoincrement && self == Dialect::Mysql {
@@ -279,7 +283,11 @@ impl Dialect {
         ))
     }
 
-    pub fn unique_constraint(self, table: &str, uq: &UniqueConstraint) -> Result<String, RenderError> {
+    pub fn unique_constraint(
+        self,
+        table: &str,
+        uq: &UniqueConstraint,
+    ) -> Result<String, RenderError> {
         let name = uq
             .name
             .clone()
@@ -291,7 +299,11 @@ impl Dialect {
         ))
     }
 
-    pub fn check_constraint(self, table: &str, ck: &CheckConstraint) -> Result<String, RenderError> {
+    pub fn check_constraint(
+        self,
+        table: &str,
+        ck: &CheckConstraint,
+    ) -> Result<String, RenderError> {
         let name = ck.name.clone().unwrap_or_else(|| format!("ck_{table}"));
         Ok(format!(
             "CONSTRAINT {} CHECK ({})",
@@ -361,7 +373,12 @@ impl Dialect {
     }
 
     /// An INSERT of `rows` rows with bound parameters.
-    pub fn insert(self, table: &str, columns: &[String], rows: usize) -> Result<String, RenderError> {
+    pub fn insert(
+        self,
+        table: &str,
+        columns: &[String],
+        rows: usize,
+    ) -> Result<String, RenderError> {
         let mut n = 0;
         let tuples: Vec<String> = (0..rows)
             .map(|_| {
@@ -450,8 +467,15 @@ mod tests {
     #[test]
     fn expressions_must_be_one_expression() {
         assert_eq!(Dialect::Sqlite.expression("'active'").unwrap(), "'active'");
-        assert_eq!(Dialect::Sqlite.expression("price >= 0").unwrap(), "price >= 0");
-        assert!(Dialect::Sqlite.expression("0); DROP TABLE users; --").is_err());
+        assert_eq!(
+            Dialect::Sqlite.expression("price >= 0").unwrap(),
+            "price >= 0"
+        );
+        assert!(
+            Dialect::Sqlite
+                .expression("0); DROP TABLE users; --")
+                .is_err()
+        );
         assert!(Dialect::Sqlite.expression("1 2").is_err());
     }
 
@@ -477,10 +501,14 @@ mod tests {
         };
         assert_eq!(
             Dialect::Sqlite.create_table(&table).unwrap(),
-            ["CREATE TABLE \"users\" (\n    \"id\" INTEGER PRIMARY KEY AUTOINCREMENT,\n    \"email\" VARCHAR(100) NOT NULL UNIQUE,\n    \"status\" VARCHAR(20) DEFAULT ('active')\n)"]
+            [
+                "CREATE TABLE \"users\" (\n    \"id\" INTEGER PRIMARY KEY AUTOINCREMENT,\n    \"email\" VARCHAR(100) NOT NULL UNIQUE,\n    \"status\" VARCHAR(20) DEFAULT ('active')\n)"
+            ]
         );
-        assert!(Dialect::Sqlite
-            .column_type(&SqlType::Custom("INT; DROP TABLE x".into()), false)
-            .is_err());
+        assert!(
+            Dialect::Sqlite
+                .column_type(&SqlType::Custom("INT; DROP TABLE x".into()), false)
+                .is_err()
+        );
     }
 }

@@ -90,7 +90,11 @@ impl Graph {
             }
         }
         for (parent, child) in edges {
-            nodes.get_mut(&parent).expect("checked").children.push(child);
+            nodes
+                .get_mut(&parent)
+                .expect("checked")
+                .children
+                .push(child);
         }
         let order = topological(&nodes)?;
         Ok(Graph { nodes, order })
@@ -186,7 +190,11 @@ impl Graph {
 
     /// Resolves an upgrade target to the set of heads the database should have after it.
     /// Accepts `head`, `heads`, a full or partial id, and `+N`.
-    pub fn upgrade_target(&self, spec: &str, current: &[String]) -> Result<Vec<String>, GraphError> {
+    pub fn upgrade_target(
+        &self,
+        spec: &str,
+        current: &[String],
+    ) -> Result<Vec<String>, GraphError> {
         self.check_current(current)?;
         match spec {
             "heads" => Ok(self.heads().into_iter().map(str::to_owned).collect()),
@@ -212,9 +220,9 @@ impl Graph {
             return Ok(Vec::new());
         }
         if let Some(n) = spec.strip_prefix('-').and_then(|n| n.parse::<usize>().ok()) {
-            return self.relative(current, n, false).map(|id| {
-                if id.is_empty() { Vec::new() } else { vec![id] }
-            });
+            return self
+                .relative(current, n, false)
+                .map(|id| if id.is_empty() { Vec::new() } else { vec![id] });
         }
         Ok(vec![self.lookup(spec)?.to_owned()])
     }
@@ -247,7 +255,12 @@ impl Graph {
                     return Err(err(&from, format!("only {step} step(s) down to base")));
                 }
                 (Some(id), true) => self.nodes[id].children.iter().map(String::as_str).collect(),
-                (Some(id), false) => self.nodes[id].meta.down.iter().map(String::as_str).collect(),
+                (Some(id), false) => self.nodes[id]
+                    .meta
+                    .down
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
             };
             at = match next.as_slice() {
                 [] if up => {
@@ -258,7 +271,10 @@ impl Graph {
                 many => {
                     return Err(err(
                         &from,
-                        format!("the history branches at {}; name a revision", many.join(", ")),
+                        format!(
+                            "the history branches at {}; name a revision",
+                            many.join(", ")
+                        ),
                     ));
                 }
             };
@@ -415,7 +431,10 @@ mod tests {
         assert_eq!(keep, ["a1"]);
         assert_eq!(ids(&plan_downgrade(&g, &cur, &keep)), ["c3", "b2"]);
         assert_eq!(ids(&plan_downgrade(&g, &cur, &[])), ["c3", "b2", "a1"]);
-        assert_eq!(g.downgrade_target("-3", &cur).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            g.downgrade_target("-3", &cur).unwrap(),
+            Vec::<String>::new()
+        );
         assert!(matches!(
             g.downgrade_target("-4", &cur),
             Err(GraphError::Relative { .. })
@@ -436,7 +455,9 @@ mod tests {
             Err(GraphError::Cycle { ids }) if ids == ["a", "b"]
         ));
         let g = Graph::new([meta("ab1", &[]), meta("ab2", &["ab1"])]).unwrap();
-        assert!(matches!(g.lookup("ab"), Err(GraphError::Ambiguous { candidates, .. }) if candidates == ["ab1", "ab2"]));
+        assert!(
+            matches!(g.lookup("ab"), Err(GraphError::Ambiguous { candidates, .. }) if candidates == ["ab1", "ab2"])
+        );
         assert_eq!(g.lookup("ab2").unwrap(), "ab2");
         assert!(matches!(g.lookup("x"), Err(GraphError::Unknown { .. })));
         let forked = Graph::new([meta("a", &[]), meta("b", &["a"]), meta("c", &["a"])]).unwrap();

@@ -22,32 +22,45 @@ pub enum MigrateError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("{target} is already applied (the database is at {}); use `retort downgrade {target}` to go back", .current.join(", "))]
-    Behind { target: String, current: Vec<String> },
-    #[error("{}", step_message(.revision, .direction, .failed_op, .guest_log, .applied))]
-    Step {
-        revision: String,
-        direction: Direction,
-        /// The op that returned an error to the guest, if one did.
-        failed_op: Option<String>,
-        /// The guest's last error-level log line (e.g. its panic message).
-        guest_log: Option<String>,
-        /// Revisions this run applied before the failure; they stay applied.
-        applied: Vec<String>,
-        #[source]
-        source: StepError,
+    Behind {
+        target: String,
+        current: Vec<String>,
     },
+    #[error(transparent)]
+    Step(Box<StepFailure>),
+}
+
+/// A revision that failed and was rolled back.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", step_message(.revision, .direction, .failed_op, .last_op, .guest_log, .applied))]
+pub struct StepFailure {
+    pub revision: String,
+    pub direction: Direction,
+    /// The op that returned an error to the guest, if one did.
+    pub failed_op: Option<String>,
+    /// The last op that succeeded before the failure.
+    pub last_op: Option<String>,
+    /// The guest's last error-level log line (e.g. its panic message).
+    pub guest_log: Option<String>,
+    /// Revisions this run applied before the failure; they stay applied.
+    pub applied: Vec<String>,
+    #[source]
+    pub source: StepError,
 }
 
 fn step_message(
     revision: &str,
     direction: &Direction,
     failed_op: &Option<String>,
+    last_op: &Option<String>,
     guest_log: &Option<String>,
     applied: &[String],
 ) -> String {
     let mut msg = format!("revision {revision} failed to {direction} and was rolled back");
-    if let Some(op) = failed_op {
-        msg.push_str(&format!("\n  failing op: {op}"));
+    match (failed_op, last_op) {
+        (Some(op), _) => msg.push_str(&format!("\n  failing op: {op}")),
+        (None, Some(op)) => msg.push_str(&format!("\n  last op that ran: {op}")),
+        (None, None) => {}
     }
     if let Some(log) = guest_log {
         msg.push_str(&format!("\n  guest said: {log}"));
@@ -130,7 +143,10 @@ impl<'a> Migrator<'a> {
         let target_heads = graph.upgrade_target(target, &current)?;
         let steps = graph::plan_upgrade(graph, &current, &target_heads);
         if steps.is_empty() {
-            let at: Vec<&String> = target_heads.iter().filter(|t| !current.contains(t)).collect();
+            let at: Vec<&String> = target_heads
+                .iter()
+                .filter(|t| !current.contains(t))
+                .collect();
             if let Some(t) = at.first() {
                 return Err(MigrateError::Behind {
                     target: t.to_string(),
@@ -173,19 +189,22 @@ impl<'a> Migrator<'a> {
             (self.progress)(step, rev, None);
             let started = std::time::Instant::now();
             let started_at = backend::now();
-            let fail = |source: StepError, failed_op, guest_log, applied: &[Applied]| MigrateError::Step {
-                revision: step.revision.clone(),
-                direction: step.direction,
-                failed_op,
-                guest_log,
-                applied: applied.iter().map(|a| a.revision.clone()).collect(),
-                source,
+            let fail = |source: StepError, state: Option<OpState>, applied: &[Applied]| {
+                MigrateError::Step(Box::new(StepFailure {
+                    revision: step.revision.clone(),
+                    direction: step.direction,
+                    failed_op: state.as_ref().and_then(|s| s.failed_op.clone()),
+                    last_op: state.as_ref().and_then(|s| s.journal.last().cloned()),
+                    guest_log: state.and_then(|s| s.last_error_log),
+                    applied: applied.iter().map(|a| a.revision.clone()).collect(),
+                    source,
+                }))
             };
             let tx = self
                 .backend
                 .begin()
                 .await
-                .map_err(|e| fail(e.into(), None, None, &applied))?;
+                .map_err(|e| fail(e.into(), None, &applied))?;
             let state = OpState::new(
                 &step.revision,
                 self.backend.dialect(),
@@ -198,7 +217,7 @@ impl<'a> Migrator<'a> {
             if let Err(e) = outcome {
                 // Dropping the transaction rolls it back.
                 drop(tx);
-                return Err(fail(e.into(), state.failed_op, state.last_error_log, &applied));
+                return Err(fail(e.into(), Some(state), &applied));
             }
             let next = graph::heads_after(&self.history.graph, &heads, step);
             let entry = LogEntry {
@@ -212,7 +231,7 @@ impl<'a> Migrator<'a> {
             self.backend
                 .finish(tx, &entry)
                 .await
-                .map_err(|e| fail(e.into(), None, None, &applied))?;
+                .map_err(|e| fail(e.into(), Some(state), &applied))?;
             heads = next;
             let done = Applied {
                 revision: step.revision.clone(),

@@ -76,7 +76,9 @@ impl OpState {
     }
 
     fn tx(&mut self) -> &mut Tx {
-        self.tx.as_mut().expect("the transaction lives as long as the call")
+        self.tx
+            .as_mut()
+            .expect("the transaction lives as long as the call")
     }
 
     /// Records an op's outcome and hands the guest its result.
@@ -89,7 +91,11 @@ impl OpState {
     }
 
     /// Runs rendered DDL statements in order.
-    async fn ddl(&mut self, what: String, statements: Result<Vec<String>, RenderError>) -> Result<(), Error> {
+    async fn ddl(
+        &mut self,
+        what: String,
+        statements: Result<Vec<String>, RenderError>,
+    ) -> Result<(), Error> {
         let result = async {
             for sql in statements.map_err(render_error)? {
                 backend::run(self.tx(), &sql).await.map_err(db_error)?;
@@ -110,12 +116,19 @@ impl OpState {
             .ok_or_else(|| Error::NotFound(format!("table {table:?}")))?;
         let temp = format!("_retort_rebuild_{table}");
         let new_sql = rebuild::rewrite(table, &create, &temp, change).map_err(rebuild_error)?;
-        let columns = rebuild::columns(&create)
-            .map_err(|reason| rebuild_error(RebuildError::Parse { table: table.to_owned(), reason }))?;
+        let columns = rebuild::columns(&create).map_err(|reason| {
+            rebuild_error(RebuildError::Parse {
+                table: table.to_owned(),
+                reason,
+            })
+        })?;
         let dependents = backend::dependents(tx, table).await.map_err(db_error)?;
         let d = Dialect::Sqlite;
         let quoted = |name: &str| d.ident(name).map_err(render_error);
-        let cols: Vec<String> = columns.iter().map(|c| quoted(c)).collect::<Result<_, _>>()?;
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| quoted(c))
+            .collect::<Result<_, _>>()?;
         let cols = cols.join(", ");
         let mut statements = Vec::new();
         for (kind, name, _) in &dependents {
@@ -124,9 +137,17 @@ impl OpState {
             }
         }
         statements.push(new_sql);
-        statements.push(format!("INSERT INTO {} ({cols}) SELECT {cols} FROM {}", quoted(&temp)?, quoted(table)?));
+        statements.push(format!(
+            "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
+            quoted(&temp)?,
+            quoted(table)?
+        ));
         statements.push(format!("DROP TABLE {}", quoted(table)?));
-        statements.push(format!("ALTER TABLE {} RENAME TO {}", quoted(&temp)?, quoted(table)?));
+        statements.push(format!(
+            "ALTER TABLE {} RENAME TO {}",
+            quoted(&temp)?,
+            quoted(table)?
+        ));
         statements.extend(dependents.into_iter().map(|(_, _, sql)| sql));
         for sql in statements {
             backend::run(tx, &sql).await.map_err(db_error)?;
@@ -134,14 +155,23 @@ impl OpState {
         Ok(())
     }
 
-    async fn add_constraint(&mut self, what: String, table: &str, rendered: Result<String, RenderError>) -> Result<(), Error> {
+    async fn add_constraint(
+        &mut self,
+        what: String,
+        table: &str,
+        rendered: Result<String, RenderError>,
+    ) -> Result<(), Error> {
         let result = match rendered.map_err(render_error) {
             Err(e) => Err(e),
             Ok(constraint) if self.dialect == Dialect::Sqlite => {
-                self.rebuild(table, &Change::AddConstraint(constraint)).await
+                self.rebuild(table, &Change::AddConstraint(constraint))
+                    .await
             }
             Ok(constraint) => match self.dialect.ident(table) {
-                Ok(t) => self.ddl_inner(&format!("ALTER TABLE {t} ADD {constraint}")).await,
+                Ok(t) => {
+                    self.ddl_inner(&format!("ALTER TABLE {t} ADD {constraint}"))
+                        .await
+                }
                 Err(e) => Err(render_error(e)),
             },
         };
@@ -149,25 +179,40 @@ impl OpState {
     }
 
     async fn ddl_inner(&mut self, sql: &str) -> Result<(), Error> {
-        backend::run(self.tx(), sql).await.map(drop).map_err(db_error)
+        backend::run(self.tx(), sql)
+            .await
+            .map(drop)
+            .map_err(db_error)
     }
 
     async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<Cursor, Error> {
         self.next_cursor += 1;
         let table = format!("_retort_cursor_{}", self.next_cursor);
         let tx = self.tx();
-        backend::run_with(tx, &format!("CREATE TEMP TABLE \"{table}\" AS {sql}"), params)
-            .await
-            .map_err(db_error)?;
-        let info = backend::fetch_with(tx, &format!("SELECT name FROM pragma_table_info('{table}', 'temp')"), &[])
-            .await
-            .map_err(db_error)?;
+        backend::run_with(
+            tx,
+            &format!("CREATE TEMP TABLE \"{table}\" AS {sql}"),
+            params,
+        )
+        .await
+        .map_err(db_error)?;
+        let info = backend::fetch_with(
+            tx,
+            &format!("SELECT name FROM pragma_table_info('{table}', 'temp')"),
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
         let columns = info
             .iter()
             .map(|r| sqlx::Row::try_get::<String, _>(r, 0))
             .collect::<Result<_, _>>()
             .map_err(db_error)?;
-        Ok(Cursor { table, columns, last_rowid: 0 })
+        Ok(Cursor {
+            table,
+            columns,
+            last_rowid: 0,
+        })
     }
 }
 
@@ -192,7 +237,9 @@ fn render_error(e: RenderError) -> Error {
 
 fn rebuild_error(e: RebuildError) -> Error {
     match e {
-        RebuildError::NoColumn { .. } | RebuildError::NoConstraint { .. } => Error::NotFound(e.to_string()),
+        RebuildError::NoColumn { .. } | RebuildError::NoConstraint { .. } => {
+            Error::NotFound(e.to_string())
+        }
         RebuildError::DuplicateConstraint { .. } => Error::AlreadyExists(e.to_string()),
         RebuildError::Parse { .. } => Error::Unsupported(e.to_string()),
     }
@@ -204,11 +251,16 @@ pub fn db_error(e: sqlx::Error) -> Error {
         sqlx::Error::Database(db) => {
             let message = db.message().to_owned();
             let lower = message.to_lowercase();
-            if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation()
+            if db.is_unique_violation()
+                || db.is_foreign_key_violation()
+                || db.is_check_violation()
                 || lower.contains("constraint failed")
             {
                 Error::ConstraintViolation(message)
-            } else if lower.contains("no such") || lower.contains("does not exist") || lower.contains("doesn't exist") {
+            } else if lower.contains("no such")
+                || lower.contains("does not exist")
+                || lower.contains("doesn't exist")
+            {
                 Error::NotFound(message)
             } else if lower.contains("already exists") || lower.contains("duplicate column") {
                 Error::AlreadyExists(message)
@@ -249,7 +301,9 @@ impl Host for OpState {
 
     async fn create_table(&mut self, table: Table) -> wasmtime::Result<Result<(), Error>> {
         let statements = self.dialect.create_table(&table);
-        Ok(self.ddl(format!("create-table {}", table.name), statements).await)
+        Ok(self
+            .ddl(format!("create-table {}", table.name), statements)
+            .await)
     }
 
     async fn drop_table(&mut self, name: String) -> wasmtime::Result<Result<(), Error>> {
@@ -257,17 +311,36 @@ impl Host for OpState {
         Ok(self.ddl(format!("drop-table {name}"), sql).await)
     }
 
-    async fn rename_table(&mut self, old_name: String, new_name: String) -> wasmtime::Result<Result<(), Error>> {
-        let sql = self.dialect.rename_table(&old_name, &new_name).map(|s| vec![s]);
-        Ok(self.ddl(format!("rename-table {old_name} -> {new_name}"), sql).await)
+    async fn rename_table(
+        &mut self,
+        old_name: String,
+        new_name: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let sql = self
+            .dialect
+            .rename_table(&old_name, &new_name)
+            .map(|s| vec![s]);
+        Ok(self
+            .ddl(format!("rename-table {old_name} -> {new_name}"), sql)
+            .await)
     }
 
-    async fn add_column(&mut self, table: String, column: Column) -> wasmtime::Result<Result<(), Error>> {
+    async fn add_column(
+        &mut self,
+        table: String,
+        column: Column,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.add_column(&table, &column).map(|s| vec![s]);
-        Ok(self.ddl(format!("add-column {table}.{}", column.name), sql).await)
+        Ok(self
+            .ddl(format!("add-column {table}.{}", column.name), sql)
+            .await)
     }
 
-    async fn drop_column(&mut self, table: String, column: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn drop_column(
+        &mut self,
+        table: String,
+        column: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.drop_column(&table, &column).map(|s| vec![s]);
         Ok(self.ddl(format!("drop-column {table}.{column}"), sql).await)
     }
@@ -283,14 +356,24 @@ impl Host for OpState {
         let result = async {
             let mut name = column.clone();
             if let Some(new_name) = &changes.new_name {
-                let sql = d.rename_column(&table, &column, new_name).map_err(render_error)?;
+                let sql = d
+                    .rename_column(&table, &column, new_name)
+                    .map_err(render_error)?;
                 self.ddl_inner(&sql).await?;
                 name = new_name.clone();
             }
-            if changes.new_type.is_none() && changes.nullable.is_none() && changes.server_default.is_none() {
+            if changes.new_type.is_none()
+                && changes.nullable.is_none()
+                && changes.server_default.is_none()
+            {
                 return Ok(());
             }
-            let new_type = changes.new_type.as_ref().map(|t| d.column_type(t, false)).transpose().map_err(render_error)?;
+            let new_type = changes
+                .new_type
+                .as_ref()
+                .map(|t| d.column_type(t, false))
+                .transpose()
+                .map_err(render_error)?;
             let default = match &changes.server_default {
                 Some(Some(e)) => Some(Some(d.expression(e).map_err(render_error)?)),
                 Some(None) => Some(None),
@@ -298,26 +381,47 @@ impl Host for OpState {
             };
             match d {
                 Dialect::Sqlite => {
-                    let change = Change::Alter { column: name, new_type, nullable: changes.nullable, default };
+                    let change = Change::Alter {
+                        column: name,
+                        new_type,
+                        nullable: changes.nullable,
+                        default,
+                    };
                     self.rebuild(&table, &change).await
                 }
                 Dialect::Postgres => {
                     let t = d.ident(&table).map_err(render_error)?;
                     let c = d.ident(&name).map_err(render_error)?;
                     if let Some(ty) = new_type {
-                        self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {ty}")).await?;
+                        self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {ty}"))
+                            .await?;
                     }
                     if let Some(nullable) = changes.nullable {
                         let verb = if nullable { "DROP" } else { "SET" };
-                        self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} {verb} NOT NULL")).await?;
+                        self.ddl_inner(&format!(
+                            "ALTER TABLE {t} ALTER COLUMN {c} {verb} NOT NULL"
+                        ))
+                        .await?;
                     }
                     match default {
-                        Some(Some(e)) => self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {e}")).await,
-                        Some(None) => self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")).await,
+                        Some(Some(e)) => {
+                            self.ddl_inner(&format!(
+                                "ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {e}"
+                            ))
+                            .await
+                        }
+                        Some(None) => {
+                            self.ddl_inner(&format!(
+                                "ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"
+                            ))
+                            .await
+                        }
                         None => Ok(()),
                     }
                 }
-                Dialect::Mysql => Err(Error::Unsupported("alter-column on mysql is not implemented yet".into())),
+                Dialect::Mysql => Err(Error::Unsupported(
+                    "alter-column on mysql is not implemented yet".into(),
+                )),
             }
         }
         .await;
@@ -326,51 +430,103 @@ impl Host for OpState {
 
     async fn create_index(&mut self, index: Index) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.create_index(&index).map(|s| vec![s]);
-        Ok(self.ddl(format!("create-index {} on {}({})", index.name, index.table, names(&index.columns)), sql).await)
+        Ok(self
+            .ddl(
+                format!(
+                    "create-index {} on {}({})",
+                    index.name,
+                    index.table,
+                    names(&index.columns)
+                ),
+                sql,
+            )
+            .await)
     }
 
-    async fn drop_index(&mut self, table: String, name: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn drop_index(
+        &mut self,
+        table: String,
+        name: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.drop_index(&table, &name).map(|s| vec![s]);
         Ok(self.ddl(format!("drop-index {name}"), sql).await)
     }
 
-    async fn create_foreign_key(&mut self, table: String, key: ForeignKey) -> wasmtime::Result<Result<(), Error>> {
+    async fn create_foreign_key(
+        &mut self,
+        table: String,
+        key: ForeignKey,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let rendered = self.dialect.foreign_key(&table, &key);
-        let what = format!("create-foreign-key {table}({}) -> {}", names(&key.columns), key.referred_table);
+        let what = format!(
+            "create-foreign-key {table}({}) -> {}",
+            names(&key.columns),
+            key.referred_table
+        );
         Ok(self.add_constraint(what, &table, rendered).await)
     }
 
-    async fn create_unique_constraint(&mut self, table: String, constraint: UniqueConstraint) -> wasmtime::Result<Result<(), Error>> {
+    async fn create_unique_constraint(
+        &mut self,
+        table: String,
+        constraint: UniqueConstraint,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let rendered = self.dialect.unique_constraint(&table, &constraint);
-        let what = format!("create-unique-constraint {table}({})", names(&constraint.columns));
+        let what = format!(
+            "create-unique-constraint {table}({})",
+            names(&constraint.columns)
+        );
         Ok(self.add_constraint(what, &table, rendered).await)
     }
 
-    async fn create_check_constraint(&mut self, table: String, constraint: CheckConstraint) -> wasmtime::Result<Result<(), Error>> {
+    async fn create_check_constraint(
+        &mut self,
+        table: String,
+        constraint: CheckConstraint,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let rendered = self.dialect.check_constraint(&table, &constraint);
         let what = format!("create-check-constraint {table}: {}", constraint.expression);
         Ok(self.add_constraint(what, &table, rendered).await)
     }
 
-    async fn drop_constraint(&mut self, table: String, name: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn drop_constraint(
+        &mut self,
+        table: String,
+        name: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let what = format!("drop-constraint {table}.{name}");
         let result = match self.dialect {
             Dialect::Sqlite => self.rebuild(&table, &Change::DropConstraint(name)).await,
             Dialect::Postgres => match (self.dialect.ident(&table), self.dialect.ident(&name)) {
-                (Ok(t), Ok(n)) => self.ddl_inner(&format!("ALTER TABLE {t} DROP CONSTRAINT {n}")).await,
+                (Ok(t), Ok(n)) => {
+                    self.ddl_inner(&format!("ALTER TABLE {t} DROP CONSTRAINT {n}"))
+                        .await
+                }
                 (Err(e), _) | (_, Err(e)) => Err(render_error(e)),
             },
-            Dialect::Mysql => Err(Error::Unsupported("drop-constraint on mysql is not implemented yet".into())),
+            Dialect::Mysql => Err(Error::Unsupported(
+                "drop-constraint on mysql is not implemented yet".into(),
+            )),
         };
         Ok(self.outcome(what, result))
     }
 
-    async fn execute(&mut self, sql: String, params: Vec<Value>) -> wasmtime::Result<Result<u64, Error>> {
-        let result = backend::run_with(self.tx(), &sql, &params).await.map_err(db_error);
+    async fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let result = backend::run_with(self.tx(), &sql, &params)
+            .await
+            .map_err(db_error);
         Ok(self.outcome(format!("execute {sql:?}"), result))
     }
 
-    async fn query(&mut self, sql: String, params: Vec<Value>) -> wasmtime::Result<Result<Resource<Cursor>, Error>> {
+    async fn query(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Resource<Cursor>, Error>> {
         let result = self.open_cursor(&sql, &params).await;
         let result = match result {
             Ok(cursor) => Ok(self.table.push(cursor)?),
@@ -379,7 +535,12 @@ impl Host for OpState {
         Ok(self.outcome(format!("query {sql:?}"), result))
     }
 
-    async fn bulk_insert(&mut self, table: String, columns: Vec<String>, rows: Vec<Row>) -> wasmtime::Result<Result<u64, Error>> {
+    async fn bulk_insert(
+        &mut self,
+        table: String,
+        columns: Vec<String>,
+        rows: Vec<Row>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
         let what = format!("bulk-insert {table} ({} rows)", rows.len());
         let result = async {
             if let Some(bad) = rows.iter().position(|r| r.len() != columns.len()) {
@@ -393,9 +554,14 @@ impl Host for OpState {
             let per_statement = (30_000 / columns.len().max(1)).clamp(1, 1000);
             let mut inserted = 0;
             for chunk in rows.chunks(per_statement) {
-                let sql = self.dialect.insert(&table, &columns, chunk.len()).map_err(render_error)?;
+                let sql = self
+                    .dialect
+                    .insert(&table, &columns, chunk.len())
+                    .map_err(render_error)?;
                 let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
-                inserted += backend::run_with(self.tx(), &sql, &params).await.map_err(db_error)?;
+                inserted += backend::run_with(self.tx(), &sql, &params)
+                    .await
+                    .map_err(db_error)?;
             }
             Ok(inserted)
         }
@@ -409,14 +575,25 @@ impl HostCursor for OpState {
         Ok(self.table.get(&cursor)?.columns.clone())
     }
 
-    async fn next(&mut self, cursor: Resource<Cursor>, max: u32) -> wasmtime::Result<Result<Vec<Row>, Error>> {
+    async fn next(
+        &mut self,
+        cursor: Resource<Cursor>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<Row>, Error>> {
         let (table, last) = {
             let c = self.table.get(&cursor)?;
             (c.table.clone(), c.last_rowid)
         };
-        let sql = format!("SELECT rowid, * FROM temp.\"{table}\" WHERE rowid > ? ORDER BY rowid LIMIT ?");
+        let sql =
+            format!("SELECT rowid, * FROM temp.\"{table}\" WHERE rowid > ? ORDER BY rowid LIMIT ?");
         let limit = max.clamp(1, MAX_BATCH) as i64;
-        let rows = match backend::fetch_with(self.tx(), &sql, &[Value::S64(last), Value::S64(limit)]).await {
+        let rows = match backend::fetch_with(
+            self.tx(),
+            &sql,
+            &[Value::S64(last), Value::S64(limit)],
+        )
+        .await
+        {
             Ok(rows) => rows,
             Err(e) => return Ok(Err(db_error(e))),
         };

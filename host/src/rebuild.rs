@@ -113,12 +113,15 @@ pub fn rewrite(
                     name: name.clone(),
                 });
             }
-            create
-                .constraints
-                .retain(|c| !constraint_name(c).is_some_and(|n| n.value.eq_ignore_ascii_case(name)));
+            create.constraints.retain(|c| {
+                !constraint_name(c).is_some_and(|n| n.value.eq_ignore_ascii_case(name))
+            });
             for col in &mut create.columns {
-                col.options
-                    .retain(|o| !o.name.as_ref().is_some_and(|n| n.value.eq_ignore_ascii_case(name)));
+                col.options.retain(|o| {
+                    !o.name
+                        .as_ref()
+                        .is_some_and(|n| n.value.eq_ignore_ascii_case(name))
+                });
             }
         }
     }
@@ -175,7 +178,12 @@ fn has_constraint(create: &CreateTable, name: &str) -> bool {
         .constraints
         .iter()
         .filter_map(constraint_name)
-        .chain(create.columns.iter().flat_map(|c| c.options.iter().filter_map(|o| o.name.as_ref())))
+        .chain(
+            create
+                .columns
+                .iter()
+                .flat_map(|c| c.options.iter().filter_map(|o| o.name.as_ref())),
+        )
         .any(|n| n.value.eq_ignore_ascii_case(name))
 }
 
@@ -200,7 +208,10 @@ mod tests {
         )
         .unwrap();
         assert!(sql.starts_with("CREATE TABLE \"new_users\""), "{sql}");
-        assert!(sql.contains("\"role\" VARCHAR(80) NOT NULL DEFAULT 'member'"), "{sql}");
+        assert!(
+            sql.contains("\"role\" VARCHAR(80) NOT NULL DEFAULT 'member'"),
+            "{sql}"
+        );
         assert!(sql.contains("AUTOINCREMENT"), "{sql}");
         let cleared = rewrite(
             "users",
@@ -223,11 +234,19 @@ mod tests {
             "users",
             USERS,
             "n",
-            &Change::AddConstraint("CONSTRAINT \"fk_x\" FOREIGN KEY (\"id\") REFERENCES \"t\" (\"id\")".into()),
+            &Change::AddConstraint(
+                "CONSTRAINT \"fk_x\" FOREIGN KEY (\"id\") REFERENCES \"t\" (\"id\")".into(),
+            ),
         )
         .unwrap();
         assert!(added.contains("CONSTRAINT \"fk_x\" FOREIGN KEY"), "{added}");
-        let dropped = rewrite("users", USERS, "n", &Change::DropConstraint("ck_role".into())).unwrap();
+        let dropped = rewrite(
+            "users",
+            USERS,
+            "n",
+            &Change::DropConstraint("ck_role".into()),
+        )
+        .unwrap();
         assert!(!dropped.contains("CHECK"), "{dropped}");
         assert_eq!(
             rewrite("users", USERS, "n", &Change::DropConstraint("nope".into())).unwrap_err(),
@@ -237,7 +256,12 @@ mod tests {
             }
         );
         assert!(matches!(
-            rewrite("users", USERS, "n", &Change::AddConstraint("CONSTRAINT \"ck_role\" CHECK (1)".into())),
+            rewrite(
+                "users",
+                USERS,
+                "n",
+                &Change::AddConstraint("CONSTRAINT \"ck_role\" CHECK (1)".into())
+            ),
             Err(RebuildError::DuplicateConstraint { .. })
         ));
     }

@@ -27,9 +27,13 @@ pub enum RevisionError {
         #[source]
         source: wasmparser::BinaryReaderError,
     },
-    #[error("{path} is a core wasm module, not a component: make it a component first (e.g. `wasm-tools component new`)")]
+    #[error(
+        "{path} is a core wasm module, not a component: make it a component first (e.g. `wasm-tools component new`)"
+    )]
     CoreModule { path: PathBuf },
-    #[error("{path} has no `{SECTION}` section: it is a component but not a revision (use `retort pack`)")]
+    #[error(
+        "{path} has no `{SECTION}` section: it is a component but not a revision (use `retort pack`)"
+    )]
     NoMetadata { path: PathBuf },
     #[error("{path} has more than one `{SECTION}` section")]
     DuplicateMetadata { path: PathBuf },
@@ -153,7 +157,10 @@ fn parse_metadata(data: &[u8], path: &Path) -> Result<Metadata, RevisionError> {
             found: meta.format,
         });
     }
-    for id in std::iter::once(&meta.id).chain(&meta.down).chain(&meta.depends_on) {
+    for id in std::iter::once(&meta.id)
+        .chain(&meta.down)
+        .chain(&meta.depends_on)
+    {
         if !valid_id(id) {
             return Err(RevisionError::BadId {
                 path: path.to_owned(),
@@ -175,12 +182,13 @@ fn find_section<'a>(bytes: &'a [u8], path: &Path) -> Result<Option<&'a [u8]>, Re
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(malformed)? {
-            Payload::Version { encoding, .. } => {
-                if depth == 0 && encoding == Encoding::Module {
-                    return Err(RevisionError::CoreModule {
-                        path: path.to_owned(),
-                    });
-                }
+            Payload::Version {
+                encoding: Encoding::Module,
+                ..
+            } if depth == 0 => {
+                return Err(RevisionError::CoreModule {
+                    path: path.to_owned(),
+                });
             }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),

@@ -95,10 +95,12 @@ impl Sandbox {
             source,
         })?;
         if crate::revision::sha256_hex(&bytes) != revision.sha256 {
-            return Err(compile_err("the file changed while retort was running".into()));
+            return Err(compile_err(
+                "the file changed while retort was running".into(),
+            ));
         }
-        let component =
-            Component::from_binary(&self.engine, &bytes).map_err(|e| compile_err(format!("{e:#}")))?;
+        let component = Component::from_binary(&self.engine, &bytes)
+            .map_err(|e| compile_err(format!("{e:#}")))?;
         if let (Some(cache), Ok(artifact)) = (&self.cache, component.serialize()) {
             cache.put(&revision.sha256, &artifact);
         }
@@ -124,12 +126,21 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         if let Err(e) = store.set_fuel(self.limits.fuel) {
-            return (store.into_data(), Err(CallError::Instantiate(e.to_string())));
+            return (
+                store.into_data(),
+                Err(CallError::Instantiate(e.to_string())),
+            );
         }
-        let instance = match RevisionWorld::instantiate_async(&mut store, component, &self.linker).await {
-            Ok(instance) => instance,
-            Err(e) => return (store.into_data(), Err(CallError::Instantiate(format!("{e:#}")))),
-        };
+        let instance =
+            match RevisionWorld::instantiate_async(&mut store, component, &self.linker).await {
+                Ok(instance) => instance,
+                Err(e) => {
+                    return (
+                        store.into_data(),
+                        Err(CallError::Instantiate(format!("{e:#}"))),
+                    );
+                }
+            };
         let result = match direction {
             Direction::Up => instance.call_upgrade(&mut store).await,
             Direction::Down => instance.call_downgrade(&mut store).await,

@@ -1,0 +1,515 @@
+//! End-to-end tests: the `retort` binary, real components, real SQLite databases.
+
+mod support;
+mod wat_guest;
+
+use support::{Project, blog_components, fixture};
+
+const CREATE_USERS: &str = "4304dc02e5c9";
+const ADD_POSTS: &str = "462abb4678b5";
+const RENAME_NAME: &str = "42a8112dd419";
+const SPLIT_NAME: &str = "2a1b2e34976d";
+const HEAD: &str = "8187be35ba4a";
+
+#[test]
+fn blog_upgrades_to_head_and_back_to_base() {
+    let p = Project::with_components(blog_components());
+    let db = p.db();
+
+    p.ok(&["upgrade", ADD_POSTS]);
+    assert_eq!(db.heads(), [ADD_POSTS]);
+    assert_eq!(
+        db.columns("users"),
+        [
+            "id INTEGER",
+            "email VARCHAR(100) NOT NULL",
+            "name VARCHAR(100)",
+            "created_at TIMESTAMP",
+            "phone VARCHAR(20)"
+        ]
+    );
+    assert_eq!(db.rows("SELECT count(*) FROM posts"), ["4"]);
+
+    // Through the data migrations: role backfilled, emails lower-cased, names split.
+    p.ok(&["upgrade", SPLIT_NAME]);
+    assert_eq!(
+        db.rows("SELECT email, first_name, coalesce(last_name, '-'), role, status FROM users ORDER BY id"),
+        [
+            "ada@example.com|Ada|Lovelace|member|active",
+            "grace@example.com|Grace|Brewster Hopper|member|active",
+            "alan@example.com|Alan|Turing|member|active",
+            "edsger@example.org|Edsger|-|member|active",
+        ]
+    );
+    // role is NOT NULL after the SQLite table rebuild, and the rebuild kept the index.
+    assert!(
+        db.columns("users")
+            .contains(&"role VARCHAR(50) NOT NULL".to_string())
+    );
+    assert_eq!(db.indexes("users"), ["ix_users_id"]);
+
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(db.heads(), [HEAD]);
+    assert_eq!(
+        db.columns("users"),
+        [
+            "id INTEGER",
+            "email VARCHAR(100) NOT NULL",
+            "created_at TIMESTAMP",
+            "phone VARCHAR(30)",
+            "status VARCHAR(20) NOT NULL DEFAULT 'active'",
+            "role VARCHAR(50) NOT NULL",
+            "first_name VARCHAR(50)",
+            "last_name VARCHAR(50)",
+            "is_verified BOOLEAN NOT NULL DEFAULT false",
+        ]
+    );
+    assert_eq!(db.indexes("users"), ["ix_users_email", "ix_users_id"]);
+    assert_eq!(db.indexes("posts"), ["ix_posts_slug"]);
+    assert_eq!(
+        db.rows("SELECT \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list('posts') ORDER BY \"from\""),
+        ["categories|category_id|id|SET NULL", "users|user_id|id|CASCADE"]
+    );
+    assert_eq!(
+        db.rows("SELECT slug FROM posts ORDER BY id"),
+        [
+            "notes-on-the-analytical-engine",
+            "hello-world",
+            "cobol-the-compiler",
+            "on-computable-numbers"
+        ]
+    );
+    assert_eq!(
+        db.rows("SELECT count(*) FROM retort_log WHERE direction = 'up'"),
+        ["13"]
+    );
+    // Every log row carries the component's SHA-256.
+    let show = p.json(&["show", HEAD]);
+    assert_eq!(
+        db.rows(&format!(
+            "SELECT sha256 FROM retort_log WHERE revision = '{HEAD}'"
+        )),
+        [show["sha256"].as_str().unwrap()]
+    );
+    p.ok(&["upgrade", "head"]); // at head already: nothing to do, still success
+
+    // Down past the name split: full_name comes back from first and last name.
+    p.ok(&["downgrade", RENAME_NAME]);
+    assert_eq!(db.heads(), [RENAME_NAME]);
+    assert_eq!(
+        db.rows("SELECT full_name FROM users ORDER BY id"),
+        [
+            "Ada Lovelace",
+            "Grace Brewster Hopper",
+            "Alan Turing",
+            "Edsger"
+        ]
+    );
+    assert_eq!(db.tables().iter().filter(|t| *t == "categories").count(), 0);
+
+    p.ok(&["downgrade", "base"]);
+    assert_eq!(
+        db.tables(),
+        ["retort_log", "retort_version", "sqlite_sequence"]
+    );
+    assert!(db.heads().is_empty());
+    assert_eq!(
+        db.rows("SELECT count(*) FROM retort_log WHERE direction = 'down'"),
+        ["13"]
+    );
+}
+
+#[test]
+fn relative_targets_step_through_the_history() {
+    let p = Project::with_components(blog_components());
+    p.ok(&["upgrade", "+2"]);
+    assert_eq!(p.db().heads(), ["78317608ccfd"]);
+    p.ok(&["downgrade", "-1"]);
+    assert_eq!(p.db().heads(), [CREATE_USERS]);
+    let err = p.fails(&["downgrade", "-2"], 1);
+    assert!(err.contains("only 1 step(s) down to base"), "{err}");
+    // A unique prefix is enough.
+    p.ok(&["upgrade", &HEAD[..6]]);
+    assert_eq!(p.db().heads(), [HEAD]);
+    let err = p.fails(&["upgrade", CREATE_USERS], 1);
+    assert!(err.contains("already applied"), "{err}");
+}
+
+#[test]
+fn dry_run_plans_without_changing_anything() {
+    let p = Project::with_components(blog_components());
+    let plan = p.json(&["upgrade", "+3", "--dry-run"]);
+    let ids: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["revision"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [CREATE_USERS, "78317608ccfd", ADD_POSTS]);
+    assert!(!p.db_path().exists() || p.db().tables().iter().all(|t| t.starts_with("retort")));
+}
+
+#[test]
+fn read_commands_need_no_compilation() {
+    let p = Project::with_components(blog_components());
+    let history = p.json(&["history"]);
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 13);
+    assert_eq!(history[0]["id"], HEAD);
+    assert_eq!(history[12]["id"], CREATE_USERS);
+    assert_eq!(history[0]["down"][0], "1ab7ac228c1c");
+    assert_eq!(p.json(&["heads"]), serde_json::json!([HEAD]));
+    assert_eq!(p.json(&["current"]), serde_json::json!([]));
+    let show = p.json(&["show", SPLIT_NAME]);
+    assert_eq!(
+        show["metadata"]["message"],
+        "split full_name into first and last name"
+    );
+    assert_eq!(show["sha256"].as_str().unwrap().len(), 64);
+    // Nothing was compiled, so nothing was cached.
+    assert!(!p.path().join(".retort/cache").exists());
+    p.ok(&["upgrade", "+1"]);
+    assert!(p.path().join(".retort/cache").exists());
+    assert_eq!(p.json(&["current"])[0]["revision"], CREATE_USERS);
+}
+
+#[test]
+fn a_trap_rolls_the_revision_back_and_names_it() {
+    let p = Project::new();
+    p.write_component("good.wasm", &wat_guest::revision("w1", &[], "kept", false));
+    p.write_component(
+        "trap.wasm",
+        &wat_guest::revision("w2", &["w1"], "lost", true),
+    );
+    let err = p.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("revision w2 failed to upgrade and was rolled back"),
+        "{err}"
+    );
+    assert!(
+        err.contains("last op that ran: execute \"CREATE TABLE lost (id INTEGER)\""),
+        "{err}"
+    );
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(
+        err.contains("applied before it in this run (kept): w1"),
+        "{err}"
+    );
+    let db = p.db();
+    assert_eq!(db.heads(), ["w1"]);
+    assert!(db.tables().contains(&"kept".to_string()));
+    assert!(!db.tables().contains(&"lost".to_string()));
+    assert_eq!(db.rows("SELECT revision FROM retort_log"), ["w1"]);
+}
+
+#[test]
+fn a_guest_error_names_the_failing_op_and_changes_nothing() {
+    let p = Project::new();
+    p.add(&fixture("fails"));
+    let err = p.fails(&["upgrade", "head"], 1);
+    assert!(err.contains("revision f0fails failed to upgrade"), "{err}");
+    assert!(
+        err.contains(
+            "failing op: execute \"INSERT INTO no_such_table (id) VALUES (?)\": not found"
+        ),
+        "{err}"
+    );
+    // The table the revision created before failing is gone with the rollback.
+    let tables = p.db().tables();
+    assert!(!tables.contains(&"half_done".to_string()), "{tables:?}");
+}
+
+#[test]
+fn a_panic_reaches_the_user_with_its_message() {
+    let p = Project::new();
+    p.add(&fixture("panics"));
+    let err = p.fails(&["upgrade", "head"], 1);
+    assert!(err.contains("revision f0panic failed to upgrade"), "{err}");
+    assert!(err.contains("boom at index 42"), "{err}");
+    assert!(!p.db().tables().contains(&"half_done".to_string()));
+}
+
+#[test]
+fn identifiers_are_quoted_and_expressions_checked() {
+    let p = Project::new();
+    p.add(&fixture("inject"));
+    let out = p.ok(&["upgrade", "head"]);
+    assert!(out.contains("refused: invalid SQL expression"), "{out}");
+    let tables = p.db().tables();
+    assert!(tables.contains(&"victims".to_string()), "{tables:?}");
+    assert!(
+        tables.contains(&"x\"; DROP TABLE victims; --".to_string()),
+        "{tables:?}"
+    );
+    p.ok(&["downgrade", "base"]);
+    assert_eq!(
+        p.db().tables(),
+        ["retort_log", "retort_version", "sqlite_sequence"]
+    );
+}
+
+#[test]
+fn cursors_read_batches_of_every_value_type() {
+    let p = Project::new();
+    p.add(&fixture("rows"));
+    let out = p.ok(&["upgrade", "head"]);
+    assert!(out.contains("read 2500 rows, score sum 781562.5"), "{out}");
+    assert_eq!(
+        p.db().rows("SELECT count(*), sum(doubled) FROM items"),
+        ["2500|6252500"]
+    );
+    // Cursor snapshots live in temp tables: none is left in the schema.
+    assert!(p.db().tables().iter().all(|t| !t.contains("cursor")));
+}
+
+#[test]
+fn pack_makes_any_component_a_revision() {
+    let p = Project::new();
+    let plain = p.path().join("plain.wasm");
+    std::fs::write(
+        &plain,
+        wat_guest::component(
+            "CREATE TABLE made_by_wat (id INTEGER)",
+            "DROP TABLE made_by_wat",
+            false,
+        ),
+    )
+    .unwrap();
+    let packed = p.components().join("packed.wasm");
+    p.ok(&[
+        "pack",
+        plain.to_str().unwrap(),
+        "-o",
+        packed.to_str().unwrap(),
+        "--rev-id",
+        "wat001",
+        "-m",
+        "made from WAT",
+        "--branch-label",
+        "wat",
+    ]);
+    let show = p.json(&["show", "wat001"]);
+    assert_eq!(show["metadata"]["message"], "made from WAT");
+    assert_eq!(show["metadata"]["branch_labels"][0], "wat");
+    p.ok(&["upgrade", "head"]);
+    assert!(p.db().tables().contains(&"made_by_wat".to_string()));
+    p.ok(&["downgrade", "base"]);
+    assert!(!p.db().tables().contains(&"made_by_wat".to_string()));
+    // Packing twice is refused, as is packing something that is not a component.
+    let err = p.fails(
+        &[
+            "pack",
+            packed.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+            "--rev-id",
+            "x2",
+            "-m",
+            "again",
+        ],
+        1,
+    );
+    assert!(err.contains("is already revision wat001"), "{err}");
+    let module = p.path().join("module.wasm");
+    std::fs::write(&module, wat::parse_str("(module)").unwrap()).unwrap();
+    let err = p.fails(
+        &[
+            "pack",
+            module.to_str().unwrap(),
+            "-o",
+            "/dev/null",
+            "--rev-id",
+            "x3",
+            "-m",
+            "m",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("is a core wasm module, not a component"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let p = Project::with_components(blog_components());
+    let err = p.fails(&["upgrade", "nope"], 1);
+    assert!(err.contains("no revision matches \"nope\""), "{err}");
+    let err = p.fails(&["show", "zzz"], 1);
+    assert!(err.contains("no revision matches \"zzz\""), "{err}");
+
+    // A revision whose down revision is missing.
+    let orphan = Project::new();
+    orphan.write_component(
+        "orphan.wasm",
+        &wat_guest::revision("o1", &["gone42"], "o", false),
+    );
+    let err = orphan.fails(&["history"], 1);
+    assert!(
+        err.contains("revision o1 names down revision gone42, which does not exist"),
+        "{err}"
+    );
+
+    // A malformed file, named in the error; nothing is applied.
+    let broken = Project::with_components(blog_components());
+    broken.write_component("zz_broken.wasm", b"\0asm\x0d\0\x01\0garbage");
+    let err = broken.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("zz_broken.wasm is not a WebAssembly component"),
+        "{err}"
+    );
+    assert!(!broken.db_path().exists() || broken.db().tables().is_empty());
+
+    // A component that is not a revision.
+    let plain = Project::new();
+    plain.write_component("plain.wasm", &wat::parse_str("(component)").unwrap());
+    let err = plain.fails(&["history"], 1);
+    assert!(
+        err.contains("plain.wasm has no `retort:revision` section"),
+        "{err}"
+    );
+
+    // Duplicate ids.
+    let dup = Project::new();
+    dup.write_component("a.wasm", &wat_guest::revision("d1", &[], "a", false));
+    dup.write_component("b.wasm", &wat_guest::revision("d1", &[], "b", false));
+    let err = dup.fails(&["history"], 1);
+    assert!(err.contains("revision d1 is defined twice"), "{err}");
+
+    // A config that does not parse is a usage error (exit 2); so is a missing URL.
+    let bad = Project::new();
+    std::fs::write(bad.path().join("retort.toml"), "[database]\nurll = 1\n").unwrap();
+    bad.fails(&["current"], 2);
+    let nourl = Project::new();
+    std::fs::write(nourl.path().join("retort.toml"), "").unwrap();
+    let err = nourl.fails(&["current"], 2);
+    assert!(err.contains("no database URL"), "{err}");
+}
+
+#[test]
+fn url_flag_and_env_override_the_config() {
+    let p = Project::with_components(blog_components());
+    let other = p.path().join("other.db");
+    let url = format!("sqlite:{}", other.display());
+    p.ok(&["--url", &url, "upgrade", "+1"]);
+    assert!(other.exists());
+    assert!(!p.db_path().exists());
+    let out = p
+        .cmd(&["--format", "json", "current"])
+        .env("RETORT_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let current: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(current[0]["revision"], CREATE_USERS);
+    // DATABASE_URL does not win over the config file.
+    let out = p
+        .cmd(&["--format", "json", "current"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let current: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(current, serde_json::json!([]));
+}
+
+#[test]
+fn compiled_components_are_cached_and_bad_entries_rebuilt() {
+    let p = Project::new();
+    p.write_component("w.wasm", &wat_guest::revision("c1", &[], "t", false));
+    p.ok(&["upgrade", "head"]);
+    let entries: Vec<_> = walk(&p.path().join(".retort/cache"))
+        .into_iter()
+        .filter(|e| e.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    let first = std::fs::read(entry).unwrap();
+    let modified = std::fs::metadata(entry).unwrap().modified().unwrap();
+    // A second run uses the entry as it is.
+    p.ok(&["downgrade", "base"]);
+    assert_eq!(
+        std::fs::metadata(entry).unwrap().modified().unwrap(),
+        modified
+    );
+    // A corrupted entry is not trusted: it is replaced by a fresh compile.
+    let mut corrupt = first.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0xff;
+    std::fs::write(entry, &corrupt).unwrap();
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(std::fs::read(entry).unwrap(), first);
+    assert!(p.db().tables().contains(&"t".to_string()));
+}
+
+#[test]
+fn init_revision_build_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::retort()
+        .arg("init")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("migrations/script.rs.tmpl").exists());
+    // Share the suite's cargo target dir so the build reuses compiled dependencies.
+    let config_path = dir.path().join("retort.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap().replace(
+        "dir = \".retort/build\"",
+        &format!(
+            "dir = \".retort/build\"\ntarget-dir = {:?}",
+            support::workspace()
+                .join("target/test-guests/target")
+                .display()
+                .to_string()
+        ),
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let run = |args: &[&str]| {
+        let out = support::retort()
+            .arg("-c")
+            .arg(&config_path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    run(&["revision", "-m", "first one", "--rev-id", "aa01"]);
+    run(&["revision", "-m", "second one"]);
+    let sources: Vec<_> = walk(&dir.path().join("migrations/versions"));
+    assert_eq!(sources.len(), 2);
+    let second = sources
+        .iter()
+        .find(|s| !s.to_string_lossy().contains("aa01"))
+        .unwrap();
+    let text = std::fs::read_to_string(second).unwrap();
+    assert!(text.contains("down = [\"aa01\"]"), "{text}");
+    run(&["build"]);
+    run(&["upgrade", "head"]);
+    let out = run(&["--format", "json", "current"]);
+    let current: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(current[0]["message"], "second one");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

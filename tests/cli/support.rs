@@ -1,0 +1,265 @@
+//! Helpers: the `retort` binary, guests built once, projects in temp dirs, and reading
+//! the database back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Row};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// `retort` with an environment that names no database.
+pub fn retort() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_retort"));
+    for var in ["RETORT_DATABASE_URL", "DATABASE_URL", "RETORT_CONFIG"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Builds a retort project (sources to components) once per test run.
+fn build_once(
+    cell: &'static OnceLock<PathBuf>,
+    config: PathBuf,
+    components: PathBuf,
+) -> &'static Path {
+    // Builds share one cargo target dir; run them one at a time.
+    static BUILD: Mutex<()> = Mutex::new(());
+    cell.get_or_init(|| {
+        let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let out = retort()
+            .arg("-c")
+            .arg(&config)
+            .arg("build")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "retort build -c {} failed:\n{}",
+            config.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        components
+    })
+}
+
+/// The blog example's components, built from examples/blog into target/.
+pub fn blog_components() -> &'static Path {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    let dir = workspace().join("target/test-guests/blog");
+    let config = dir.join("retort.toml");
+    if CELL.get().is_none() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let example = workspace().join("examples/blog");
+        std::fs::write(
+            &config,
+            format!(
+                "[migrations]\nsources = {:?}\ncomponents = \"components\"\n\n[build]\nguest-sdk = {{ path = {:?} }}\ndir = \"build\"\ntarget-dir = \"../target\"\n",
+                example.join("migrations/versions").display().to_string(),
+                workspace().join("guest-sdk").display().to_string(),
+            ),
+        )
+        .unwrap();
+    }
+    build_once(&CELL, config, dir.join("components"))
+}
+
+/// The test fixtures' components (tests/fixtures), built into target/.
+pub fn fixture(name: &str) -> PathBuf {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    let dir = build_once(
+        &CELL,
+        workspace().join("tests/fixtures/retort.toml"),
+        workspace().join("target/test-guests/fixtures/components"),
+    );
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "no fixture {name}");
+    path
+}
+
+/// A project in a temp dir: a config, a components folder, an SQLite database.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("components")).unwrap();
+        std::fs::write(
+            dir.path().join("retort.toml"),
+            "[database]\nurl = \"sqlite:app.db\"\n\n[migrations]\nsources = \"versions\"\ncomponents = \"components\"\n",
+        )
+        .unwrap();
+        Project { dir }
+    }
+
+    /// A project holding every component of `dir`.
+    pub fn with_components(dir: &Path) -> Project {
+        let p = Project::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "wasm") {
+                p.add(&path);
+            }
+        }
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn components(&self) -> PathBuf {
+        self.path().join("components")
+    }
+
+    pub fn add(&self, component: &Path) {
+        std::fs::copy(
+            component,
+            self.components().join(component.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+
+    pub fn write_component(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.components().join(name), bytes).unwrap();
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.path().join("app.db")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = retort();
+        cmd.arg("-c")
+            .arg(self.path().join("retort.toml"))
+            .args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stderr.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "retort {args:?} failed:\n{stderr}");
+        stderr
+    }
+
+    /// Runs and asserts failure with `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "retort {args:?}:\n{stderr}");
+        stderr
+    }
+
+    /// Runs with `--format json` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert!(
+            out.status.success(),
+            "retort {all:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn db(&self) -> Db {
+        Db(self.db_path())
+    }
+}
+
+/// Reads an SQLite database back, independently of retort.
+pub struct Db(PathBuf);
+
+impl Db {
+    fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let path = self.0.clone();
+        let sql = sql.to_owned();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut conn = SqliteConnectOptions::new()
+                .filename(&path)
+                .read_only(true)
+                .connect()
+                .await
+                .unwrap();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| {
+                            let raw = r.try_get_raw(i).unwrap();
+                            if sqlx::ValueRef::is_null(&raw) {
+                                None
+                            } else {
+                                Some(
+                                    r.try_get_unchecked::<String, _>(i)
+                                        .or_else(|_| {
+                                            r.try_get_unchecked::<i64, _>(i).map(|v| v.to_string())
+                                        })
+                                        .unwrap(),
+                                )
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
+    /// Rows as strings ("NULL" for null), one string per row, columns joined by '|'.
+    pub fn rows(&self, sql: &str) -> Vec<String> {
+        self.query(sql)
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    }
+
+    /// User tables, sorted (SQLite's own and retort's ledger included).
+    pub fn tables(&self) -> Vec<String> {
+        self.rows("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    }
+
+    /// A table's columns as `name type notnull default`.
+    pub fn columns(&self, table: &str) -> Vec<String> {
+        self.rows(&format!(
+            "SELECT name || ' ' || type || CASE WHEN \"notnull\" THEN ' NOT NULL' ELSE '' END || \
+             COALESCE(' DEFAULT ' || dflt_value, '') FROM pragma_table_info('{table}') ORDER BY cid"
+        ))
+    }
+
+    pub fn indexes(&self, table: &str) -> Vec<String> {
+        self.rows(&format!(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}' AND sql IS NOT NULL ORDER BY name"
+        ))
+    }
+
+    pub fn heads(&self) -> Vec<String> {
+        self.rows("SELECT version_num FROM retort_version ORDER BY version_num")
+    }
+}
