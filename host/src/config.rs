@@ -47,7 +47,7 @@ pub struct Database {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Migrations {
     /// Revision sources (`*.rs`), read by `build` and `revision`.
     pub sources: PathBuf,
@@ -65,7 +65,7 @@ impl Default for Migrations {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Build {
     /// The `retort-guest` dependency of revision crates, as a Cargo dependency
     /// specification, e.g. `{ path = "../guest-sdk" }` or `"0.1"`.
@@ -90,7 +90,7 @@ impl Default for Build {
 
 /// Limits for every revision call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
     /// Wasm fuel (roughly, instructions) one `upgrade` or `downgrade` call may use.
     pub fuel: u64,
@@ -244,6 +244,18 @@ mod tests {
         assert_eq!(
             config.components_dir(),
             Path::new("/proj/migrations/components")
+        );
+    }
+
+    #[test]
+    fn sections_may_be_partial() {
+        let file: File =
+            toml::from_str("[build]\nguest-sdk = \"0.1\"\n[sandbox]\nfuel = 5").unwrap();
+        assert_eq!(file.build.dir, Path::new(".retort/build"));
+        assert_eq!(file.sandbox.memory_mib, 256);
+        assert_eq!(
+            file.migrations.components,
+            Path::new("migrations/components")
         );
     }
 
