@@ -552,16 +552,21 @@ pub fn scaffold(
     };
     let mut meta = Metadata::new(id, message);
     meta.down = down;
-    let mut front = toml::Table::new();
-    front.insert("id".into(), meta.id.clone().into());
-    front.insert("down".into(), meta.down.clone().into());
-    front.insert("message".into(), meta.message.clone().into());
-    front.insert("created".into(), meta.created.clone().into());
-    let front_matter: String = toml::to_string(&front)
-        .expect("front matter serializes")
-        .lines()
-        .map(|l| format!("//! {l}\n"))
-        .collect();
+    // Written by hand to keep the fields in reading order (id first).
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let ids = |v: &[String]| {
+        format!(
+            "[{}]",
+            v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let front_matter = format!(
+        "//! id = {}\n//! down = {}\n//! message = {}\n//! created = {}\n",
+        quote(&meta.id),
+        ids(&meta.down),
+        quote(&meta.message),
+        quote(&meta.created),
+    );
     let template_path = config.root.join("migrations/script.rs.tmpl");
     let template = std::fs::read_to_string(&template_path).unwrap_or_else(|_| TEMPLATE.to_owned());
     let first_line = message.lines().next().unwrap_or_default();

@@ -59,11 +59,7 @@ impl Dialect {
     }
 
     fn parser_dialect(self) -> Box<dyn ParserDialect> {
-        match self {
-            Dialect::Sqlite => Box::new(SQLiteDialect {}),
-            Dialect::Postgres => Box::new(PostgreSqlDialect {}),
-            Dialect::Mysql => Box::new(MySqlDialect {}),
-        }
+        parser_dialect(self)
     }
 
     /// Validates and quotes an identifier. Any printable name up to 63 characters is
@@ -406,6 +402,15 @@ impl Dialect {
             Dialect::Postgres => format!("${n}"),
             _ => "?".into(),
         }
+    }
+}
+
+/// sqlparser's dialect for ours.
+pub fn parser_dialect(dialect: Dialect) -> Box<dyn ParserDialect> {
+    match dialect {
+        Dialect::Sqlite => Box::new(SQLiteDialect {}),
+        Dialect::Postgres => Box::new(PostgreSqlDialect {}),
+        Dialect::Mysql => Box::new(MySqlDialect {}),
     }
 }
 

@@ -212,7 +212,13 @@ impl<'a> Migrator<'a> {
                 self.log.clone(),
                 self.sandbox.store_limits(),
             );
-            let (mut state, outcome) = self.sandbox.call(component, step.direction, state).await;
+            let (mut state, mut outcome) =
+                self.sandbox.call(component, step.direction, state).await;
+            if outcome.is_ok()
+                && let Err(e) = state.close_cursors().await
+            {
+                outcome = Err(CallError::Guest(format!("cannot close its cursors: {e}")));
+            }
             let tx = state.take_tx().expect("the state owns the transaction");
             if let Err(e) = outcome {
                 // Dropping the transaction rolls it back.

@@ -5,11 +5,15 @@
 //! the journal keeps what ran so that a failure can name the op it stopped at.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlparser::ast::Statement;
+use sqlparser::parser::Parser;
 
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::backend::{self, Tx};
-use crate::dialect::{Dialect, RenderError};
+use crate::dialect::{Dialect, RenderError, parser_dialect};
 use crate::generated::retort::migration::op::{Host, HostCursor};
 use crate::generated::retort::migration::types::Host as TypesHost;
 use crate::rebuild::{self, Change, RebuildError};
@@ -38,7 +42,8 @@ pub struct OpState {
     tx: Option<Tx>,
     table: ResourceTable,
     log: LogSink,
-    next_cursor: u64,
+    /// Snapshot tables of cursors the guest has not dropped yet.
+    open_cursors: Vec<String>,
     /// Ops that succeeded, in order.
     pub journal: Vec<String>,
     /// The last op that returned an error to the guest, with the error.
@@ -62,7 +67,7 @@ impl OpState {
             tx: Some(tx),
             table: ResourceTable::new(),
             log,
-            next_cursor: 0,
+            open_cursors: Vec::new(),
             journal: Vec::new(),
             failed_op: None,
             last_error_log: None,
@@ -186,8 +191,17 @@ impl OpState {
     }
 
     async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<Cursor, Error> {
-        self.next_cursor += 1;
-        let table = format!("_retort_cursor_{}", self.next_cursor);
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let single_query = matches!(
+            Parser::parse_sql(parser_dialect(self.dialect).as_ref(), sql).as_deref(),
+            Ok([Statement::Query(_)])
+        );
+        if !single_query {
+            return Err(Error::Denied(format!(
+                "query takes exactly one SELECT (or WITH/VALUES) statement: {sql:?}"
+            )));
+        }
+        let table = format!("_retort_cursor_{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let tx = self.tx();
         backend::run_with(
             tx,
@@ -208,11 +222,22 @@ impl OpState {
             .map(|r| sqlx::Row::try_get::<String, _>(r, 0))
             .collect::<Result<_, _>>()
             .map_err(db_error)?;
+        self.open_cursors.push(table.clone());
         Ok(Cursor {
             table,
             columns,
             last_rowid: 0,
         })
+    }
+
+    /// Drops the snapshots of cursors the guest never dropped, before the commit.
+    pub async fn close_cursors(&mut self) -> Result<(), sqlx::Error> {
+        for table in std::mem::take(&mut self.open_cursors) {
+            if let Some(tx) = self.tx.as_mut() {
+                backend::run(tx, &format!("DROP TABLE IF EXISTS temp.\"{table}\"")).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -612,6 +637,7 @@ impl HostCursor for OpState {
 
     async fn drop(&mut self, cursor: Resource<Cursor>) -> wasmtime::Result<()> {
         let c = self.table.delete(cursor)?;
+        self.open_cursors.retain(|t| *t != c.table);
         if let Some(tx) = self.tx.as_mut() {
             backend::run(tx, &format!("DROP TABLE IF EXISTS temp.\"{}\"", c.table)).await?;
         }

@@ -148,7 +148,7 @@ impl Sandbox {
         let outcome = match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(CallError::Guest(message)),
-            Err(trap) => Err(CallError::Trap(describe_trap(&trap))),
+            Err(trap) => Err(CallError::Trap(self.describe_trap(&trap))),
         };
         (store.into_data(), outcome)
     }
@@ -156,18 +156,25 @@ impl Sandbox {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
-}
 
-/// The trap itself first (what a user can act on), then the wasm backtrace if any.
-fn describe_trap(err: &wasmtime::Error) -> String {
-    match err.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => {
-            let backtrace = err
-                .downcast_ref::<wasmtime::WasmBacktrace>()
-                .map(|bt| format!("\n{bt}"))
-                .unwrap_or_default();
-            format!("{trap}{backtrace}")
+    /// The trap first (what a user can act on), naming the limit when one ran out, then
+    /// the wasm backtrace if any.
+    fn describe_trap(&self, err: &wasmtime::Error) -> String {
+        let backtrace = err
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .map(|bt| format!("\n{bt}"))
+            .unwrap_or_default();
+        match err.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::OutOfFuel) => format!(
+                "the fuel limit of {} per call ran out ([sandbox] fuel in retort.toml){backtrace}",
+                self.limits.fuel
+            ),
+            Some(trap) => format!("{trap}{backtrace}"),
+            None if format!("{err:#}").contains("growing memory") => format!(
+                "the memory limit of {} MiB was reached ([sandbox] memory-mib in retort.toml): {err:#}",
+                self.limits.memory_mib
+            ),
+            None => format!("{err:#}"),
         }
-        None => format!("{err:#}"),
     }
 }

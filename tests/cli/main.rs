@@ -176,10 +176,10 @@ fn read_commands_need_no_compilation() {
 #[test]
 fn a_trap_rolls_the_revision_back_and_names_it() {
     let p = Project::new();
-    p.write_component("good.wasm", &wat_guest::revision("w1", &[], "kept", false));
+    p.write_component("good.wasm", &wat_guest::revision("w1", &[], "kept", ""));
     p.write_component(
         "trap.wasm",
-        &wat_guest::revision("w2", &["w1"], "lost", true),
+        &wat_guest::revision("w2", &["w1"], "lost", wat_guest::TRAP),
     );
     let err = p.fails(&["upgrade", "head"], 1);
     assert!(
@@ -200,6 +200,37 @@ fn a_trap_rolls_the_revision_back_and_names_it() {
     assert!(db.tables().contains(&"kept".to_string()));
     assert!(!db.tables().contains(&"lost".to_string()));
     assert_eq!(db.rows("SELECT revision FROM retort_log"), ["w1"]);
+}
+
+#[test]
+fn exhausted_limits_name_the_limit_and_roll_back() {
+    for (after, limit) in [
+        (
+            wat_guest::LOOP_FOREVER,
+            "the fuel limit of 20000000 per call ran out",
+        ),
+        (
+            wat_guest::MEMORY_BOMB,
+            "the memory limit of 64 MiB was reached",
+        ),
+    ] {
+        let p = Project::new();
+        p.append_config("\n[sandbox]\nfuel = 20000000\nmemory-mib = 64\n");
+        p.write_component("a.wasm", &wat_guest::revision("ok1", &[], "first", ""));
+        p.write_component(
+            "b.wasm",
+            &wat_guest::revision("bad2", &["ok1"], "second", after),
+        );
+        let err = p.fails(&["upgrade", "head"], 1);
+        assert!(err.contains("revision bad2 failed to upgrade"), "{err}");
+        assert!(err.contains(limit), "{err}");
+        let db = p.db();
+        assert_eq!(db.heads(), ["ok1"]);
+        assert!(!db.tables().contains(&"second".to_string()));
+        // The next command works as usual.
+        p.ok(&["downgrade", "base"]);
+        assert!(!p.db().tables().contains(&"first".to_string()));
+    }
 }
 
 #[test]
@@ -271,7 +302,7 @@ fn pack_makes_any_component_a_revision() {
         wat_guest::component(
             "CREATE TABLE made_by_wat (id INTEGER)",
             "DROP TABLE made_by_wat",
-            false,
+            "",
         ),
     )
     .unwrap();
@@ -343,7 +374,7 @@ fn bad_inputs_give_clear_errors() {
     let orphan = Project::new();
     orphan.write_component(
         "orphan.wasm",
-        &wat_guest::revision("o1", &["gone42"], "o", false),
+        &wat_guest::revision("o1", &["gone42"], "o", ""),
     );
     let err = orphan.fails(&["history"], 1);
     assert!(
@@ -372,8 +403,8 @@ fn bad_inputs_give_clear_errors() {
 
     // Duplicate ids.
     let dup = Project::new();
-    dup.write_component("a.wasm", &wat_guest::revision("d1", &[], "a", false));
-    dup.write_component("b.wasm", &wat_guest::revision("d1", &[], "b", false));
+    dup.write_component("a.wasm", &wat_guest::revision("d1", &[], "a", ""));
+    dup.write_component("b.wasm", &wat_guest::revision("d1", &[], "b", ""));
     let err = dup.fails(&["history"], 1);
     assert!(err.contains("revision d1 is defined twice"), "{err}");
 
@@ -415,7 +446,7 @@ fn url_flag_and_env_override_the_config() {
 #[test]
 fn compiled_components_are_cached_and_bad_entries_rebuilt() {
     let p = Project::new();
-    p.write_component("w.wasm", &wat_guest::revision("c1", &[], "t", false));
+    p.write_component("w.wasm", &wat_guest::revision("c1", &[], "t", ""));
     p.ok(&["upgrade", "head"]);
     let entries: Vec<_> = walk(&p.path().join(".retort/cache"))
         .into_iter()

@@ -113,6 +113,14 @@ impl Project {
         p
     }
 
+    /// Appends TOML to the project's retort.toml.
+    pub fn append_config(&self, toml: &str) {
+        let path = self.path().join("retort.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(toml);
+        std::fs::write(path, text).unwrap();
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -3,9 +3,15 @@
 
 use std::path::Path;
 
-/// A component whose `upgrade` executes `up` (then traps, if `trap`), and whose
-/// `downgrade` executes `down`.
-pub fn component(up: &str, down: &str, trap: bool) -> Vec<u8> {
+/// Instructions a guest runs after its first op.
+pub const TRAP: &str = "(unreachable)";
+pub const LOOP_FOREVER: &str = "(loop $spin (br $spin))";
+/// Asks for 10,000 pages (625 MiB) of linear memory.
+pub const MEMORY_BOMB: &str = "(drop (memory.grow (i32.const 10000)))";
+
+/// A component whose `upgrade` executes `up`, then runs the WAT instructions `after`,
+/// and whose `downgrade` executes `down`.
+pub fn component(up: &str, down: &str, after: &str) -> Vec<u8> {
     let hex = |sql: &str| -> String { sql.bytes().map(|b| format!("\\{b:02x}")).collect() };
     let wat = format!(
         r#"(module
@@ -27,7 +33,7 @@ pub fn component(up: &str, down: &str, trap: bool) -> Vec<u8> {
     (call $execute (i32.const 16) (i32.const {len}) (i32.const 0) (i32.const 0) (i32.const 4096))
     ;; result<u64, error>: a non-zero discriminant is an error.
     (if (i32.load8_u (i32.const 4096)) (then (unreachable)))
-    {trap}
+    {after}
     (i32.store8 (i32.const 6144) (i32.const 0))
     (i32.const 6144))
   (func (export "downgrade") (result i32)
@@ -40,7 +46,6 @@ pub fn component(up: &str, down: &str, trap: bool) -> Vec<u8> {
         down_len = down.len(),
         up_data = hex(up),
         down_data = hex(down),
-        trap = if trap { "(unreachable)" } else { "" },
     );
     let mut module = wat::parse_str(&wat).unwrap();
     let mut resolve = wit_parser::Resolve::default();
@@ -62,11 +67,11 @@ pub fn component(up: &str, down: &str, trap: bool) -> Vec<u8> {
         .unwrap()
 }
 
-/// A revision `id` after `down` that creates table `table` (then traps, if `trap`) and
+/// A revision `id` after `down` that creates table `table` (then runs `after`) and
 /// drops it on downgrade.
-pub fn revision(id: &str, down: &[&str], table: &str, trap: bool) -> Vec<u8> {
+pub fn revision(id: &str, down: &[&str], table: &str, after: &str) -> Vec<u8> {
     let up = format!("CREATE TABLE {table} (id INTEGER)");
-    let component = component(&up, &format!("DROP TABLE {table}"), trap);
+    let component = component(&up, &format!("DROP TABLE {table}"), after);
     let mut meta = retort::revision::Metadata::new(id, format!("wat revision {id}"));
     meta.down = down.iter().map(|s| s.to_string()).collect();
     retort::revision::pack(&component, &meta, Path::new("test.wasm")).unwrap()
