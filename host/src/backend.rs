@@ -19,7 +19,6 @@ use crate::graph::Direction;
 use crate::wit::Value;
 
 pub const VERSION_TABLE: &str = "retort_version";
-pub const LOG_TABLE: &str = "retort_log";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -210,37 +209,6 @@ impl Backend {
         tx.commit().await.map_err(query_err("committing"))
     }
 
-    /// The ledger's log, oldest first.
-    pub async fn log(&self) -> Result<Vec<LogRow>, BackendError> {
-        let exists: Option<(String,)> =
-            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?")
-                .bind(LOG_TABLE)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(query_err("reading the ledger"))?;
-        if exists.is_none() {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-            "SELECT revision, direction, sha256, started_at, finished_at FROM retort_log ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("reading the ledger log"))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(revision, direction, sha256, started_at, finished_at)| LogRow {
-                    revision,
-                    direction,
-                    sha256,
-                    started_at,
-                    finished_at,
-                },
-            )
-            .collect())
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -255,16 +223,6 @@ pub struct LogEntry<'a> {
     /// The version table's heads after this step.
     pub heads: &'a [String],
     pub started_at: String,
-}
-
-/// One row of `retort_log`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LogRow {
-    pub revision: String,
-    pub direction: String,
-    pub sha256: String,
-    pub started_at: String,
-    pub finished_at: String,
 }
 
 pub fn now() -> String {
