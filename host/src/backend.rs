@@ -15,7 +15,6 @@ use sqlx::{
 };
 
 use crate::dialect::Dialect;
-use crate::graph::Direction;
 use crate::wit::Value;
 
 pub const VERSION_TABLE: &str = "retort_version";
@@ -176,10 +175,12 @@ impl Backend {
                 .collect();
             return Err(BackendError::ForeignKeyCheck(tables.join("; ")));
         }
-        let record = query_err(format!(
-            "recording revision {} in the ledger",
-            entry.revision
-        ));
+        self.record(tx, entry).await
+    }
+
+    /// Replaces the version table's rows with `entry.heads`, logs, and commits.
+    async fn record(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
+        let record = query_err(format!("recording {} in the ledger", entry.revision));
         sqlx::query("DELETE FROM retort_version")
             .execute(&mut *tx)
             .await
@@ -195,10 +196,7 @@ impl Backend {
             "INSERT INTO retort_log (revision, direction, sha256, message, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(entry.revision)
-        .bind(match entry.direction {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        })
+        .bind(entry.direction)
         .bind(entry.sha256)
         .bind(entry.message)
         .bind(&entry.started_at)
@@ -209,6 +207,35 @@ impl Backend {
         tx.commit().await.map_err(query_err("committing"))
     }
 
+    /// Sets the version table to `heads` without running any revision (`stamp`), and
+    /// logs it with direction `stamp`.
+    pub async fn stamp(&self, heads: &[String], purge: bool) -> Result<(), BackendError> {
+        let mut tx = self.begin().await?;
+        let write = query_err("stamping the version table");
+        if purge {
+            sqlx::query("DELETE FROM retort_version")
+                .execute(&mut *tx)
+                .await
+                .map_err(&write)?;
+        }
+        let entry = LogEntry {
+            revision: if heads.is_empty() { "base" } else { &heads[0] },
+            direction: "stamp",
+            sha256: "",
+            message: &format!(
+                "stamp {}",
+                if heads.is_empty() {
+                    "base".into()
+                } else {
+                    heads.join(", ")
+                }
+            ),
+            heads,
+            started_at: now(),
+        };
+        self.record(tx, &entry).await
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -217,7 +244,8 @@ impl Backend {
 /// What the ledger records for one step.
 pub struct LogEntry<'a> {
     pub revision: &'a str,
-    pub direction: Direction,
+    /// `up`, `down` or `stamp`.
+    pub direction: &'a str,
     pub sha256: &'a str,
     pub message: &'a str,
     /// The version table's heads after this step.

@@ -26,6 +26,7 @@ use std::process::Command;
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::graph::{Graph, GraphError};
 use crate::revision::{self, Metadata};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +70,10 @@ pub enum BuildError {
     Componentize { path: PathBuf, reason: String },
     #[error(transparent)]
     Revision(#[from] revision::RevisionError),
-    #[error("the sources have several heads ({}): pass --head, or merge them first", .heads.join(", "))]
+    #[error("the sources have several heads ({}): pass --head REV (or BRANCH@head), or merge them first with `retort merge`", .heads.join(", "))]
     SeveralHeads { heads: Vec<String> },
+    #[error(transparent)]
+    Graph(#[from] GraphError),
     #[error("{path} exists already")]
     Exists { path: PathBuf },
 }
@@ -515,14 +518,24 @@ impl Revision for Migration {
 retort_guest::revision!(Migration);
 "#;
 
-/// Writes a new revision source after the current source heads (or `down`).
-pub fn scaffold(
-    config: &Config,
-    message: &str,
-    id: Option<&str>,
-    down: Option<Vec<String>>,
-) -> Result<PathBuf, BuildError> {
-    let id = id.map(str::to_owned).unwrap_or_else(new_id);
+/// What `revision` and `merge` ask for.
+#[derive(Debug, Clone, Default)]
+pub struct NewRevision {
+    pub message: String,
+    pub id: Option<String>,
+    /// Down revisions as identifiers (`REV`, `branch@head`, `base`); empty: the head.
+    pub heads: Vec<String>,
+    /// Allow a down revision that is not a head (start a branch from the middle).
+    pub splice: bool,
+    pub branch_labels: Vec<String>,
+    pub depends_on: Vec<String>,
+}
+
+/// Writes a new revision source; its down revisions are resolved against the sources'
+/// own graph (the components may not be built yet).
+pub fn scaffold(config: &Config, request: &NewRevision) -> Result<PathBuf, BuildError> {
+    let message = request.message.as_str();
+    let id = request.id.clone().unwrap_or_else(new_id);
     let dir = config.sources_dir();
     let path = dir.join(format!("{id}_{}.rs", slug(message)));
     if !revision::valid_id(&id) {
@@ -536,22 +549,49 @@ pub fn scaffold(
             second: path,
         });
     }
-    let down = match down {
-        Some(d) => d,
-        None => {
-            let heads: Vec<String> = existing
-                .iter()
-                .filter(|s| !existing.iter().any(|o| o.front.down.contains(&s.front.id)))
-                .map(|s| s.front.id.clone())
-                .collect();
-            if heads.len() > 1 {
-                return Err(BuildError::SeveralHeads { heads });
+    let metas: Vec<Metadata> = existing.iter().map(Source::metadata).collect();
+    let graph = Graph::new(metas.clone())?;
+    let down: Vec<String> = if request.heads.is_empty() {
+        match graph.heads().as_slice() {
+            [] => Vec::new(),
+            [one] => vec![one.to_string()],
+            many => {
+                return Err(BuildError::SeveralHeads {
+                    heads: many.iter().map(|s| s.to_string()).collect(),
+                });
             }
-            heads
         }
+    } else {
+        let mut down = Vec::new();
+        for spec in &request.heads {
+            for rev in graph.upgrade_target(spec, &[])? {
+                let is_head = graph.get(&rev).is_some_and(|n| n.children.is_empty());
+                if !is_head && !request.splice {
+                    return Err(GraphError::NotAHead { id: rev }.into());
+                }
+                if !down.contains(&rev) {
+                    down.push(rev);
+                }
+            }
+        }
+        down
     };
+    let mut depends_on = Vec::new();
+    for dep in &request.depends_on {
+        // A label stays a label (it names a branch); an id or prefix becomes the full id.
+        let resolved = if graph.label(dep).is_some() {
+            dep.clone()
+        } else {
+            graph.lookup(dep)?.to_owned()
+        };
+        depends_on.push(resolved);
+    }
     let mut meta = Metadata::new(id, message);
     meta.down = down;
+    meta.depends_on = depends_on;
+    meta.branch_labels = request.branch_labels.clone();
+    // The new revision must leave a valid graph (labels unique, no cycle).
+    Graph::new(metas.into_iter().chain([meta.clone()]))?;
     // Written by hand to keep the fields in reading order (id first).
     let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let ids = |v: &[String]| {
@@ -560,13 +600,25 @@ pub fn scaffold(
             v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
         )
     };
-    let front_matter = format!(
-        "//! id = {}\n//! down = {}\n//! message = {}\n//! created = {}\n",
+    let mut front_matter = format!(
+        "//! id = {}\n//! down = {}\n",
         quote(&meta.id),
-        ids(&meta.down),
-        quote(&meta.message),
-        quote(&meta.created),
+        ids(&meta.down)
     );
+    if !meta.depends_on.is_empty() {
+        front_matter.push_str(&format!("//! depends-on = {}\n", ids(&meta.depends_on)));
+    }
+    if !meta.branch_labels.is_empty() {
+        front_matter.push_str(&format!(
+            "//! branch-labels = {}\n",
+            ids(&meta.branch_labels)
+        ));
+    }
+    front_matter.push_str(&format!(
+        "//! message = {}\n//! created = {}\n",
+        quote(&meta.message),
+        quote(&meta.created)
+    ));
     let template_path = config.root.join("migrations/script.rs.tmpl");
     let template = std::fs::read_to_string(&template_path).unwrap_or_else(|_| TEMPLATE.to_owned());
     let first_line = message.lines().next().unwrap_or_default();
@@ -589,15 +641,20 @@ mod tests {
     fn front_matter_round_trips_through_the_template() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::load(&dir.path().join("retort.toml")).unwrap();
-        let first = scaffold(&config, "Create users!", Some("aaaa"), None).unwrap();
+        let new = |message: &str, id: Option<&str>| NewRevision {
+            message: message.into(),
+            id: id.map(str::to_owned),
+            ..NewRevision::default()
+        };
+        let first = scaffold(&config, &new("Create users!", Some("aaaa"))).unwrap();
         assert!(first.ends_with("migrations/versions/aaaa_create_users.rs"));
-        let second = scaffold(&config, "add phone", None, None).unwrap();
+        let second = scaffold(&config, &new("add phone", None)).unwrap();
         let s = Source::read(&second).unwrap();
         assert_eq!(s.front.down, ["aaaa"]);
         assert_eq!(s.front.message, "add phone");
         assert_eq!(s.front.id.len(), 12);
         assert!(matches!(
-            scaffold(&config, "again", Some("aaaa"), None),
+            scaffold(&config, &new("again", Some("aaaa"))),
             Err(BuildError::DuplicateId { .. })
         ));
         assert!(matches!(

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::backend::Backend;
 use crate::build;
 use crate::config::{self, Config};
-use crate::graph::{Direction, Step};
+use crate::graph::{Direction, Graph, Step};
 use crate::migrate::{Applied, History, Migrator};
 use crate::ops::LogSink;
 use crate::revision::{self, Metadata};
@@ -61,9 +61,31 @@ pub enum Command {
         /// The revision id (default: 12 random hex digits).
         #[arg(long)]
         rev_id: Option<String>,
-        /// The down revision(s), instead of the current head.
+        /// The down revision instead of the head: REV, BRANCH@head, or base for a new
+        /// independent base (repeat for several).
         #[arg(long = "head")]
         head: Vec<String>,
+        /// Allow --head to name a revision that is not a head (start a branch from it).
+        #[arg(long)]
+        splice: bool,
+        /// A branch label for the new revision (repeatable).
+        #[arg(long = "branch-label")]
+        branch_label: Vec<String>,
+        /// A revision or branch label this one depends on (repeatable).
+        #[arg(long = "depends-on")]
+        depends_on: Vec<String>,
+    },
+    /// Write a revision that merges two or more heads.
+    Merge {
+        /// The revisions to merge (e.g. `heads`, or two ids).
+        #[arg(required = true)]
+        revisions: Vec<String>,
+        #[arg(short, long)]
+        message: String,
+        #[arg(long)]
+        rev_id: Option<String>,
+        #[arg(long = "branch-label")]
+        branch_label: Vec<String>,
     },
     /// Build every revision source into a revision component.
     Build,
@@ -100,13 +122,47 @@ pub enum Command {
         dry_run: bool,
     },
     /// The database's applied heads.
-    Current,
-    /// Every revision, newest first.
-    History,
+    Current {
+        /// Exit 1 unless the database is at every head (a deploy gate).
+        #[arg(long)]
+        check_heads: bool,
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Revisions, newest first, with a text graph.
+    History {
+        /// A range START:END (either side may be empty; `current`, `base`, `heads`).
+        #[arg(short = 'r', long = "rev-range", allow_hyphen_values = true)]
+        range: Option<String>,
+        #[arg(short, long)]
+        verbose: bool,
+        /// Mark the database's current revisions (connects to it).
+        #[arg(short, long)]
+        indicate_current: bool,
+    },
     /// The revisions no other revision follows.
-    Heads,
+    Heads {
+        #[arg(short, long)]
+        verbose: bool,
+        /// Do not count revisions that others depend on as heads.
+        #[arg(long)]
+        resolve_dependencies: bool,
+    },
+    /// Branch points: revisions followed by more than one revision.
+    Branches {
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// One revision's metadata.
     Show { revision: String },
+    /// Set the version table to REV... without running any revision.
+    Stamp {
+        #[arg(required = true)]
+        revisions: Vec<String>,
+        /// Delete every row first, even ones naming unknown revisions.
+        #[arg(long)]
+        purge: bool,
+    },
 }
 
 /// How a command failed: a usage/config problem (exit 2) or anything else (exit 1).
@@ -168,13 +224,35 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             message,
             rev_id,
             head,
+            splice,
+            branch_label,
+            depends_on,
         } => {
-            let down = (!head.is_empty()).then_some(head);
-            let path = build::scaffold(&config, &message, rev_id.as_deref(), down)?;
-            eprintln!("Generating {} ... done", path.display());
-            if json_out {
-                println!("{}", json!({ "path": path }));
-            }
+            let request = build::NewRevision {
+                message,
+                id: rev_id,
+                heads: head,
+                splice,
+                branch_labels: branch_label,
+                depends_on,
+            };
+            scaffold(&config, &request, json_out)?;
+        }
+        Command::Merge {
+            revisions,
+            message,
+            rev_id,
+            branch_label,
+        } => {
+            let request = build::NewRevision {
+                message,
+                id: rev_id,
+                heads: revisions,
+                splice: false,
+                branch_labels: branch_label,
+                depends_on: Vec::new(),
+            };
+            scaffold(&config, &request, json_out)?;
         }
         Command::Build => {
             let built = build::build(&config, false)?;
@@ -221,77 +299,159 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 output.display()
             );
         }
-        Command::History => {
+        Command::History {
+            range,
+            verbose,
+            indicate_current,
+        } => {
             let history = History::load(&config.components_dir())?;
-            let entries: Vec<&Metadata> = history.graph.ordered().rev().map(|n| &n.meta).collect();
+            let graph = &history.graph;
+            let current =
+                if indicate_current || range.as_deref().is_some_and(|r| r.contains("current")) {
+                    let backend = connect(&config, cli.url.as_deref()).await?;
+                    let heads = backend.heads().await?;
+                    backend.close().await;
+                    heads
+                } else {
+                    Vec::new()
+                };
+            let nodes = match &range {
+                None => graph.ordered().rev().collect(),
+                Some(range) => {
+                    let (start, end) = range.split_once(':').ok_or_else(|| {
+                        usage(anyhow::anyhow!(
+                            "a range is START:END, e.g. base:head or ae10:"
+                        ))
+                    })?;
+                    let start = match start {
+                        "" | "base" => None,
+                        "current" => match current.as_slice() {
+                            [one] => Some(one.as_str()),
+                            [] => None,
+                            _ => {
+                                return Err(usage(anyhow::anyhow!(
+                                    "the database has several heads; name one as START"
+                                )));
+                            }
+                        },
+                        s => Some(graph.lookup(s)?),
+                    };
+                    let end = match end {
+                        "" | "heads" => None,
+                        "current" => Some(current.clone()),
+                        e => Some(graph.upgrade_target(e, &[])?),
+                    };
+                    graph.range(start, end.as_deref())?
+                }
+            };
             if json_out {
+                let entries: Vec<&Metadata> = nodes.iter().map(|n| &n.meta).collect();
                 println!("{}", serde_json::to_string(&entries)?);
             } else {
-                let heads = history.graph.heads();
-                for meta in entries {
-                    eprintln!("{}", history_line(meta, heads.contains(&meta.id.as_str())));
+                let lines: Vec<String> = nodes
+                    .iter()
+                    .map(|n| {
+                        let mut line = history_line(graph, &n.meta);
+                        if current.contains(&n.meta.id) {
+                            line.push_str(" (current)");
+                        }
+                        if verbose {
+                            line = describe(graph, &history.revisions[&n.meta.id], &line);
+                        }
+                        line
+                    })
+                    .collect();
+                for line in text_graph(&nodes, &lines) {
+                    eprintln!("{line}");
                 }
             }
         }
-        Command::Heads => {
+        Command::Heads {
+            verbose,
+            resolve_dependencies,
+        } => {
             let history = History::load(&config.components_dir())?;
-            let heads = history.graph.heads();
+            let graph = &history.graph;
+            let heads = if resolve_dependencies {
+                graph.heads_resolving_dependencies()
+            } else {
+                graph.heads()
+            };
             if json_out {
-                println!("{}", serde_json::to_string(&heads)?);
+                let rows: Vec<_> = heads
+                    .iter()
+                    .map(|h| json!({ "revision": h, "branch_labels": graph.labels_of(h), "message": graph.get(h).map(|n| &n.meta.message) }))
+                    .collect();
+                println!("{}", serde_json::to_string(&rows)?);
             } else {
                 for h in heads {
-                    let meta = &history.graph.get(h).expect("head exists").meta;
-                    eprintln!("{h} (head), {}", meta.message);
+                    let line = history_line(graph, &graph.get(h).expect("head exists").meta);
+                    if verbose {
+                        eprintln!("{}", describe(graph, &history.revisions[h], &line));
+                    } else {
+                        eprintln!("{}", head_line(graph, h));
+                    }
+                }
+            }
+        }
+        Command::Branches { verbose } => {
+            let history = History::load(&config.components_dir())?;
+            let graph = &history.graph;
+            let points = graph.branch_points();
+            if json_out {
+                let rows: Vec<_> = points
+                    .iter()
+                    .map(|(id, children)| json!({ "revision": id, "children": children }))
+                    .collect();
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                for (id, children) in points {
+                    let meta = &graph.get(id).expect("exists").meta;
+                    eprintln!("{id} (branchpoint), {}", meta.message);
+                    for child in children {
+                        let c = &graph.get(child).expect("exists").meta;
+                        let line = format!("    -> {child}, {}", c.message);
+                        if verbose {
+                            eprintln!("{}", describe(graph, &history.revisions[child], &line));
+                        } else {
+                            eprintln!("{line}");
+                        }
+                    }
                 }
             }
         }
         Command::Show { revision } => {
             let history = History::load(&config.components_dir())?;
-            let id = history.graph.lookup(&revision)?;
+            let graph = &history.graph;
+            let id = graph.lookup(&revision)?;
             let rev = &history.revisions[id];
             if json_out {
                 println!(
                     "{}",
-                    json!({ "metadata": rev.meta, "path": rev.path, "sha256": rev.sha256, "size": rev.size })
+                    json!({
+                        "metadata": rev.meta,
+                        "path": rev.path,
+                        "sha256": rev.sha256,
+                        "size": rev.size,
+                        "head": graph.heads().contains(&id),
+                        "branches": graph.labels_of(id),
+                        "children": graph.get(id).map(|n| &n.children),
+                    })
                 );
             } else {
-                let m = &rev.meta;
-                eprintln!(
-                    "Rev: {}{}",
-                    m.id,
-                    if history.graph.heads().contains(&id) {
-                        " (head)"
-                    } else {
-                        ""
-                    }
-                );
-                eprintln!(
-                    "Parent: {}",
-                    if m.down.is_empty() {
-                        "<base>".into()
-                    } else {
-                        m.down.join(", ")
-                    }
-                );
-                if !m.depends_on.is_empty() {
-                    eprintln!("Depends on: {}", m.depends_on.join(", "));
-                }
-                if !m.branch_labels.is_empty() {
-                    eprintln!("Branch names: {}", m.branch_labels.join(", "));
-                }
-                eprintln!("Path: {}", rev.path.display());
-                eprintln!("SHA-256: {}", rev.sha256);
-                eprintln!("Size: {} bytes", rev.size);
-                eprintln!("Created: {}", m.created);
-                eprintln!("\n    {}", m.message);
+                eprintln!("{}", describe(graph, rev, &history_line(graph, &rev.meta)));
             }
         }
-        Command::Current => {
+        Command::Current {
+            check_heads,
+            verbose,
+        } => {
             let history = History::load(&config.components_dir())?;
+            let graph = &history.graph;
             let backend = connect(&config, cli.url.as_deref()).await?;
             let heads = backend.heads().await?;
             backend.close().await;
-            let graph_heads = history.graph.heads();
+            let graph_heads = graph.heads();
             if json_out {
                 let rows: Vec<_> = heads
                     .iter()
@@ -299,7 +459,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         json!({
                             "revision": h,
                             "head": graph_heads.contains(&h.as_str()),
-                            "message": history.graph.get(h).map(|n| n.meta.message.clone()),
+                            "message": graph.get(h).map(|n| n.meta.message.clone()),
                         })
                     })
                     .collect();
@@ -308,19 +468,56 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 eprintln!("(base): no revision applied to {}", backend.url());
             } else {
                 for h in &heads {
-                    match history.graph.get(h) {
-                        Some(n) => eprintln!(
-                            "{h}{}, {}",
-                            if graph_heads.contains(&h.as_str()) {
-                                " (head)"
-                            } else {
-                                ""
-                            },
-                            n.meta.message
+                    match (graph.get(h), verbose) {
+                        (Some(_), true) => eprintln!(
+                            "{}",
+                            describe(graph, &history.revisions[h], &head_line(graph, h))
                         ),
-                        None => eprintln!("{h} (not in {})", config.components_dir().display()),
+                        (Some(_), false) => eprintln!("{}", head_line(graph, h)),
+                        (None, _) => {
+                            eprintln!("{h} (not in {})", config.components_dir().display())
+                        }
                     }
                 }
+            }
+            if check_heads {
+                let missing: Vec<&str> = graph_heads
+                    .iter()
+                    .copied()
+                    .filter(|h| !heads.iter().any(|c| c == h))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(anyhow::anyhow!(
+                        "the database is not at head: {} not applied (run `retort upgrade heads`)",
+                        missing.join(", ")
+                    )
+                    .into());
+                }
+            }
+        }
+        Command::Stamp { revisions, purge } => {
+            let history = History::load(&config.components_dir())?;
+            let backend = connect(&config, cli.url.as_deref()).await?;
+            // With --purge, whatever the table holds is replaced unread.
+            let current = if purge {
+                Vec::new()
+            } else {
+                backend.heads().await?
+            };
+            let heads = history.graph.stamp_target(&revisions, &current)?;
+            backend.stamp(&heads, true).await?;
+            backend.close().await;
+            eprintln!(
+                "Stamped {} as {}",
+                backend.url(),
+                if heads.is_empty() {
+                    "base".into()
+                } else {
+                    heads.join(", ")
+                }
+            );
+            if json_out {
+                println!("{}", serde_json::to_string(&heads)?);
             }
         }
         Command::Upgrade { revision, dry_run } => {
@@ -349,18 +546,118 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
-fn history_line(meta: &Metadata, head: bool) -> String {
+/// `down -> id (head) (label), message`, Alembic's history line.
+fn history_line(graph: &Graph, meta: &Metadata) -> String {
     let down = if meta.down.is_empty() {
         "<base>".to_owned()
     } else {
         meta.down.join(", ")
     };
-    format!(
-        "{down} -> {}{}, {}",
-        meta.id,
-        if head { " (head)" } else { "" },
-        meta.message
-    )
+    format!("{down} -> {}, {}", tagged(graph, &meta.id), meta.message)
+}
+
+/// `id (head) (label)`, Alembic's heads line.
+fn head_line(graph: &Graph, id: &str) -> String {
+    let message = graph.get(id).map_or("", |n| n.meta.message.as_str());
+    format!("{}, {message}", tagged(graph, id))
+}
+
+fn tagged(graph: &Graph, id: &str) -> String {
+    let mut out = id.to_owned();
+    let node = graph.get(id);
+    if node.is_some_and(|n| n.children.is_empty()) {
+        out.push_str(" (head)");
+    }
+    if node.is_some_and(|n| n.children.len() > 1) {
+        out.push_str(" (branchpoint)");
+    }
+    if node.is_some_and(|n| n.meta.down.len() > 1) {
+        out.push_str(" (mergepoint)");
+    }
+    for label in graph.labels_of(id) {
+        out.push_str(&format!(" ({label})"));
+    }
+    out
+}
+
+/// A revision in full, under a heading line.
+fn describe(graph: &Graph, rev: &revision::Revision, heading: &str) -> String {
+    let m = &rev.meta;
+    let node = graph.get(&m.id);
+    let mut out = format!("{heading}\n");
+    out.push_str(&format!("  Rev: {}\n", tagged(graph, &m.id)));
+    out.push_str(&format!(
+        "  Parent: {}\n",
+        if m.down.is_empty() {
+            "<base>".into()
+        } else {
+            m.down.join(", ")
+        }
+    ));
+    if let Some(n) = node.filter(|n| !n.children.is_empty()) {
+        out.push_str(&format!("  Children: {}\n", n.children.join(", ")));
+    }
+    if !m.depends_on.is_empty() {
+        out.push_str(&format!("  Depends on: {}\n", m.depends_on.join(", ")));
+    }
+    if !m.branch_labels.is_empty() {
+        out.push_str(&format!("  Branch names: {}\n", m.branch_labels.join(", ")));
+    }
+    out.push_str(&format!("  Path: {}\n", rev.path.display()));
+    out.push_str(&format!("  SHA-256: {}\n", rev.sha256));
+    out.push_str(&format!("  Size: {} bytes\n", rev.size));
+    out.push_str(&format!("  Created: {}\n", m.created));
+    out.push_str(&format!("\n      {}\n", m.message));
+    out
+}
+
+/// Draws the revisions (newest first) as lanes, one `*` per revision, `|` for the
+/// branches it passes: a text view of forks and merges.
+fn text_graph(nodes: &[&crate::graph::Node], lines: &[String]) -> Vec<String> {
+    let mut lanes: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for (node, line) in nodes.iter().zip(lines) {
+        let id = &node.meta.id;
+        let col = match lanes.iter().position(|l| l == id) {
+            Some(c) => c,
+            None => {
+                lanes.push(id.clone());
+                lanes.len() - 1
+            }
+        };
+        let marks: Vec<&str> = lanes
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == col { "*" } else { "|" })
+            .collect();
+        let prefix = marks.join(" ");
+        let mut rows = line.lines();
+        out.push(format!("{prefix}  {}", rows.next().unwrap_or_default()));
+        // Lanes that waited for this revision join it; its parents take its place.
+        lanes.retain(|l| l != id);
+        let mut at = col.min(lanes.len());
+        for parent in &node.meta.down {
+            if !lanes.contains(parent) {
+                lanes.insert(at, parent.clone());
+                at += 1;
+            }
+        }
+        let pad = "| ".repeat(lanes.len());
+        for row in rows {
+            out.push(format!("{pad} {row}"));
+        }
+    }
+    out
+}
+
+/// Writes a revision source for `revision` or `merge`.
+fn scaffold(config: &Config, request: &build::NewRevision, json_out: bool) -> Result<(), Failure> {
+    let path = build::scaffold(config, request)?;
+    eprintln!("Generating {} ... done", path.display());
+    if json_out {
+        println!("{}", json!({ "path": path }));
+    }
+    Ok(())
 }
 
 async fn connect(config: &Config, url: Option<&str>) -> Result<Backend, Failure> {

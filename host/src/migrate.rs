@@ -161,16 +161,8 @@ impl<'a> Migrator<'a> {
     pub async fn plan_downgrade(&self, target: &str) -> Result<Vec<Step>, MigrateError> {
         let current = self.backend.heads().await?;
         let graph = &self.history.graph;
-        let keep = graph.downgrade_target(target, &current)?;
-        let applied = graph.ancestors(&current.iter().map(String::as_str).collect::<Vec<_>>());
-        if let Some(k) = keep.iter().find(|k| !applied.contains(*k)) {
-            return Err(GraphError::NotApplied {
-                target: k.clone(),
-                current,
-            }
-            .into());
-        }
-        Ok(graph::plan_downgrade(graph, &current, &keep))
+        let remove = graph.downgrade_removal(target, &current)?;
+        Ok(graph::plan_downgrade(graph, &remove))
     }
 
     /// Runs `steps` in order, each in its own transaction with its ledger update.
@@ -228,7 +220,10 @@ impl<'a> Migrator<'a> {
             let next = graph::heads_after(&self.history.graph, &heads, step);
             let entry = LogEntry {
                 revision: &step.revision,
-                direction: step.direction,
+                direction: match step.direction {
+                    Direction::Up => "up",
+                    Direction::Down => "down",
+                },
                 sha256: &rev.sha256,
                 message: &rev.meta.message,
                 heads: &next,

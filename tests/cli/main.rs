@@ -158,7 +158,7 @@ fn read_commands_need_no_compilation() {
     assert_eq!(history[0]["id"], HEAD);
     assert_eq!(history[12]["id"], CREATE_USERS);
     assert_eq!(history[0]["down"][0], "1ab7ac228c1c");
-    assert_eq!(p.json(&["heads"]), serde_json::json!([HEAD]));
+    assert_eq!(p.json(&["heads"])[0]["revision"], HEAD);
     assert_eq!(p.json(&["current"]), serde_json::json!([]));
     let show = p.json(&["show", SPLIT_NAME]);
     assert_eq!(
@@ -366,9 +366,15 @@ fn pack_makes_any_component_a_revision() {
 fn bad_inputs_give_clear_errors() {
     let p = Project::with_components(blog_components());
     let err = p.fails(&["upgrade", "nope"], 1);
-    assert!(err.contains("no revision matches \"nope\""), "{err}");
+    assert!(
+        err.contains("no revision or branch matches \"nope\""),
+        "{err}"
+    );
     let err = p.fails(&["show", "zzz"], 1);
-    assert!(err.contains("no revision matches \"zzz\""), "{err}");
+    assert!(
+        err.contains("no revision or branch matches \"zzz\""),
+        "{err}"
+    );
 
     // A revision whose down revision is missing.
     let orphan = Project::new();
@@ -543,4 +549,270 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A project of WAT revisions: `(id, down, table)`, each creating its table.
+fn wat_project(revs: &[(&str, &[&str], &str)]) -> Project {
+    let p = Project::new();
+    for (id, down, table) in revs {
+        p.write_component(
+            &format!("{id}.wasm"),
+            &wat_guest::revision(id, down, table, ""),
+        );
+    }
+    p
+}
+
+#[test]
+fn branches_merge_in_the_ledger_as_in_alembic() {
+    // a -> b -> {c, d} -> m (merge)
+    let p = wat_project(&[
+        ("a", &[], "ta"),
+        ("b", &["a"], "tb"),
+        ("c", &["b"], "tc"),
+        ("d", &["b"], "td"),
+        ("m", &["c", "d"], "tm"),
+    ]);
+    let branches = p.json(&["branches"]);
+    assert_eq!(branches[0]["revision"], "b");
+    assert_eq!(branches[0]["children"], serde_json::json!(["c", "d"]));
+    p.ok(&["upgrade", "c"]);
+    assert_eq!(p.db().heads(), ["c"]);
+    // Another branch adds a row to the version table.
+    p.ok(&["upgrade", "d"]);
+    assert_eq!(p.db().heads(), ["c", "d"]);
+    let err = p.fails(&["current", "--check-heads"], 1);
+    assert!(
+        err.contains("the database is not at head: m not applied"),
+        "{err}"
+    );
+    // -1 with two heads is refused, naming them.
+    let err = p.fails(&["downgrade", "-1"], 1);
+    assert!(
+        err.contains("from c, d") && err.contains("several heads"),
+        "{err}"
+    );
+    // The merge replaces both rows.
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(p.db().heads(), ["m"]);
+    p.ok(&["current", "--check-heads"]);
+    // Downgrading one branch leaves the other alone.
+    p.ok(&["downgrade", "c"]);
+    assert_eq!(p.db().heads(), ["c", "d"]);
+    assert!(!p.db().tables().contains(&"tm".to_string()));
+    p.ok(&["downgrade", "b"]);
+    assert_eq!(p.db().heads(), ["b"]);
+    assert_eq!(p.db().rows("SELECT count(*) FROM retort_log"), ["8"]);
+}
+
+#[test]
+fn labels_dependencies_and_dry_runs() {
+    let p = Project::new();
+    let put = |id: &str, down: &[&str], dep: &[&str], label: &[&str]| {
+        let component = wat_guest::component(
+            &format!("CREATE TABLE t_{id} (id INTEGER)"),
+            &format!("DROP TABLE t_{id}"),
+            "",
+        );
+        let mut meta = retort::revision::Metadata::new(id, format!("rev {id}"));
+        meta.down = down.iter().map(|s| s.to_string()).collect();
+        meta.depends_on = dep.iter().map(|s| s.to_string()).collect();
+        meta.branch_labels = label.iter().map(|s| s.to_string()).collect();
+        let bytes = retort::revision::pack(&component, &meta, std::path::Path::new("x")).unwrap();
+        p.write_component(&format!("{id}.wasm"), &bytes);
+    };
+    put("n1", &[], &[], &["net"]);
+    put("n2", &["n1"], &["shop"], &[]);
+    put("s1", &[], &[], &["shop"]);
+    put("s2", &["s1"], &[], &[]);
+    let plan = p.json(&["upgrade", "net@head", "--dry-run"]);
+    let ids: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["revision"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["n1", "s1", "n2"]);
+    assert!(!p.db_path().exists() || !p.db().tables().contains(&"retort_version".to_string()));
+    p.ok(&["upgrade", "net@head"]);
+    // The dependency stays a head of its own branch.
+    assert_eq!(p.db().heads(), ["n2", "s1"]);
+    p.ok(&["upgrade", "shop@+1"]);
+    assert_eq!(p.db().heads(), ["n2", "s2"]);
+    let plan = p.json(&["downgrade", "shop@base", "--dry-run"]);
+    let ids: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["revision"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["s2", "n2", "s1"]);
+    let heads = p.json(&["heads", "--resolve-dependencies"]);
+    assert_eq!(heads.as_array().unwrap().len(), 2);
+    let history = p.ok(&["history", "--indicate-current"]);
+    assert!(
+        history.contains("n1 -> n2 (head) (net), rev n2 (current)"),
+        "{history}"
+    );
+    let err = p.fails(&["upgrade", "nobranch@head"], 1);
+    assert!(err.contains("no branch labelled \"nobranch\""), "{err}");
+    let err = p.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("the history has several heads (n2, s2)"),
+        "{err}"
+    );
+    assert!(err.contains("BRANCH@head"), "{err}");
+}
+
+#[test]
+fn stamp_sets_the_version_table_without_running_anything() {
+    let p = wat_project(&[("a", &[], "ta"), ("b", &["a"], "tb"), ("c", &["b"], "tc")]);
+    p.ok(&["stamp", "b"]);
+    assert_eq!(p.db().heads(), ["b"]);
+    assert!(!p.db().tables().contains(&"ta".to_string()));
+    // Upgrading from the stamp runs only what follows it.
+    p.ok(&["upgrade", "head"]);
+    assert!(p.db().tables().contains(&"tc".to_string()));
+    assert!(!p.db().tables().contains(&"tb".to_string()));
+    p.ok(&["stamp", "base"]);
+    assert!(p.db().heads().is_empty());
+    // An unknown row needs --purge.
+    p.ok(&["stamp", "c"]);
+    p.db_exec("UPDATE retort_version SET version_num = 'ghost'");
+    let err = p.fails(&["stamp", "a"], 1);
+    assert!(err.contains("ghost"), "{err}");
+    p.ok(&["stamp", "a", "--purge"]);
+    assert_eq!(p.db().heads(), ["a"]);
+    assert_eq!(
+        p.db()
+            .rows("SELECT count(*) FROM retort_log WHERE direction = 'stamp'"),
+        ["4"]
+    );
+}
+
+#[test]
+fn revision_and_merge_follow_heads_branches_and_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("retort.toml");
+    assert!(
+        support::retort()
+            .arg("init")
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let run = |args: &[&str]| -> std::process::Output {
+        support::retort()
+            .arg("-c")
+            .arg(&config_path)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let front = |id: &str| -> String {
+        let versions = dir.path().join("migrations/versions");
+        let file = std::fs::read_dir(&versions)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(id))
+            .unwrap();
+        std::fs::read_to_string(file).unwrap()
+    };
+    assert!(
+        run(&["revision", "-m", "root", "--rev-id", "r0"])
+            .status
+            .success()
+    );
+    assert!(
+        run(&[
+            "revision",
+            "-m",
+            "one",
+            "--rev-id",
+            "r1",
+            "--branch-label",
+            "feat"
+        ])
+        .status
+        .success()
+    );
+    // Splicing a second branch off r0 needs --splice, since r0 is no longer a head.
+    let out = run(&["revision", "-m", "two", "--rev-id", "r2", "--head", "r0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("r0 is not a head; pass --splice"));
+    assert!(
+        run(&[
+            "revision", "-m", "two", "--rev-id", "r2", "--head", "r0", "--splice"
+        ])
+        .status
+        .success()
+    );
+    assert!(front("r2").contains("down = [\"r0\"]"));
+    let out = run(&["revision", "-m", "three"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("several heads (r1, r2)"), "{err}");
+    assert!(
+        run(&[
+            "revision",
+            "-m",
+            "three",
+            "--rev-id",
+            "r3",
+            "--head",
+            "feat@head",
+            "--depends-on",
+            "r2"
+        ])
+        .status
+        .success()
+    );
+    let text = front("r3");
+    assert!(
+        text.contains("down = [\"r1\"]") && text.contains("depends-on = [\"r2\"]"),
+        "{text}"
+    );
+    let out = run(&[
+        "revision",
+        "-m",
+        "dup",
+        "--head",
+        "r3",
+        "--branch-label",
+        "feat",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("branch label \"feat\" is declared by both")
+    );
+    assert!(
+        run(&["merge", "heads", "-m", "merge them", "--rev-id", "mm"])
+            .status
+            .success()
+    );
+    assert!(
+        front("mm").contains("down = [\"r2\", \"r3\"]"),
+        "{}",
+        front("mm")
+    );
+}
+
+#[test]
+fn history_draws_forks_and_merges() {
+    let p = wat_project(&[
+        ("a", &[], "ta"),
+        ("b", &["a"], "tb"),
+        ("c", &["b"], "tc"),
+        ("d", &["b"], "td"),
+        ("e", &["c"], "te"),
+        ("m", &["e", "d"], "tm"),
+    ]);
+    let out = p.ok(&["history"]);
+    let expected = "\
+*  e, d -> m (head) (mergepoint), wat revision m
+* |  c -> e, wat revision e
+| *  b -> d, wat revision d
+* |  b -> c, wat revision c
+*  a -> b (branchpoint), wat revision b
+*  <base> -> a, wat revision a
+";
+    assert_eq!(out, expected, "\n{out}");
 }

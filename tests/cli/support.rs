@@ -186,6 +186,26 @@ impl Project {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Changes the database behind retort's back (to simulate damage).
+    pub fn db_exec(&self, sql: &str) {
+        let path = self.db_path();
+        let sql = sql.to_owned();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut conn = SqliteConnectOptions::new()
+                .filename(&path)
+                .connect()
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        });
+    }
+
     pub fn db(&self) -> Db {
         Db(self.db_path())
     }

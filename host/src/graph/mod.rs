@@ -1,0 +1,434 @@
+//! The revision graph: pure code over metadata, no wasm and no database.
+//!
+//! Edges: a revision follows its `down` revisions (parents); `depends_on` adds an
+//! ordering edge that does not make the dependency a parent. Order: parents and
+//! dependencies first; among revisions ready at the same time, the smaller id goes first
+//! (a documented, deterministic tie-break, also used between independent branches).
+//!
+//! Branch labels: a label names the revision that declares it and every revision that
+//! descends from it, plus its ancestors up to (not including) the nearest branch point —
+//! Alembic's rule. A `depends_on` entry may name a label: it resolves to the revision
+//! that declares the label.
+
+mod plan;
+mod spec;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub use plan::{Direction, Step, heads_after, plan_downgrade, plan_upgrade};
+
+use crate::revision::Metadata;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("revision {id} names down revision {missing}, which does not exist")]
+    MissingDown { id: String, missing: String },
+    #[error("revision {id} depends on {missing}, which is neither a revision nor a branch label")]
+    MissingDependency { id: String, missing: String },
+    #[error("revision {id} is defined twice")]
+    DuplicateId { id: String },
+    #[error("branch label {label:?} is declared by both {first} and {second}")]
+    DuplicateLabel {
+        label: String,
+        first: String,
+        second: String,
+    },
+    #[error("branch label {label:?} of revision {id} is also a revision id")]
+    LabelIsId { label: String, id: String },
+    #[error("the revision graph has a cycle through {}", .ids.join(", "))]
+    Cycle { ids: Vec<String> },
+    #[error("no revision or branch matches {spec:?}; `retort history` lists them")]
+    Unknown { spec: String },
+    #[error(
+        "no branch labelled {label:?}; `retort branches` and `retort heads --verbose` show them"
+    )]
+    UnknownBranch { label: String },
+    #[error("{spec:?} matches several revisions: {}", .candidates.join(", "))]
+    Ambiguous {
+        spec: String,
+        candidates: Vec<String>,
+    },
+    #[error(
+        "{what} has several heads ({}): name one, use `heads` for all of them, or `BRANCH@head` \
+         (see `retort heads`)",
+        .heads.join(", ")
+    )]
+    MultipleHeads { what: String, heads: Vec<String> },
+    #[error("cannot move {steps} step(s) {direction} from {from}: {reason}")]
+    Relative {
+        steps: usize,
+        direction: &'static str,
+        from: String,
+        reason: String,
+    },
+    #[error("the database is at {current}, which is not a revision in this history")]
+    UnknownCurrent { current: String },
+    #[error("{target} is not applied (the database is at {}); use upgrade", at(.current))]
+    NotApplied {
+        target: String,
+        current: Vec<String>,
+    },
+    #[error("revision {id} is not on branch {label:?}")]
+    NotOnBranch { id: String, label: String },
+    #[error(
+        "{start} is not an ancestor of {end}: a range goes from an older revision to a newer one"
+    )]
+    BadRange { start: String, end: String },
+    #[error("{id} is not a head; pass --splice to start a branch from it")]
+    NotAHead { id: String },
+}
+
+fn at(current: &[String]) -> String {
+    if current.is_empty() {
+        "base".into()
+    } else {
+        current.join(", ")
+    }
+}
+
+/// One revision's place in the graph.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub meta: Metadata,
+    /// Revisions that name this one as a down revision, sorted.
+    pub children: Vec<String>,
+    /// `depends_on`, labels resolved to revision ids.
+    pub dependencies: Vec<String>,
+}
+
+/// A validated, acyclic revision graph.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    nodes: BTreeMap<String, Node>,
+    /// Topological order, parents and dependencies first, ties by id.
+    order: Vec<String>,
+    /// Branch label -> the revision that declares it.
+    labels: BTreeMap<String, String>,
+    /// Revision -> revisions that depend on it.
+    dependents: HashMap<String, Vec<String>>,
+}
+
+impl Graph {
+    pub fn new(metas: impl IntoIterator<Item = Metadata>) -> Result<Self, GraphError> {
+        let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+        for meta in metas {
+            let id = meta.id.clone();
+            let node = Node {
+                meta,
+                children: Vec::new(),
+                dependencies: Vec::new(),
+            };
+            if nodes.insert(id.clone(), node).is_some() {
+                return Err(GraphError::DuplicateId { id });
+            }
+        }
+        let mut labels: BTreeMap<String, String> = BTreeMap::new();
+        for node in nodes.values() {
+            for label in &node.meta.branch_labels {
+                if nodes.contains_key(label) {
+                    return Err(GraphError::LabelIsId {
+                        label: label.clone(),
+                        id: node.meta.id.clone(),
+                    });
+                }
+                if let Some(first) = labels.insert(label.clone(), node.meta.id.clone()) {
+                    return Err(GraphError::DuplicateLabel {
+                        label: label.clone(),
+                        first,
+                        second: node.meta.id.clone(),
+                    });
+                }
+            }
+        }
+        let mut edges = Vec::new();
+        let mut resolved_deps = Vec::new();
+        for node in nodes.values() {
+            for down in &node.meta.down {
+                if !nodes.contains_key(down) {
+                    return Err(GraphError::MissingDown {
+                        id: node.meta.id.clone(),
+                        missing: down.clone(),
+                    });
+                }
+                edges.push((down.clone(), node.meta.id.clone()));
+            }
+            let mut deps = Vec::new();
+            for dep in &node.meta.depends_on {
+                let target = if nodes.contains_key(dep) {
+                    dep.clone()
+                } else if let Some(rev) = labels.get(dep) {
+                    rev.clone()
+                } else {
+                    return Err(GraphError::MissingDependency {
+                        id: node.meta.id.clone(),
+                        missing: dep.clone(),
+                    });
+                };
+                deps.push(target);
+            }
+            resolved_deps.push((node.meta.id.clone(), deps));
+        }
+        for (parent, child) in edges {
+            nodes
+                .get_mut(&parent)
+                .expect("checked")
+                .children
+                .push(child);
+        }
+        let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
+        for (id, deps) in resolved_deps {
+            for dep in &deps {
+                dependents.entry(dep.clone()).or_default().push(id.clone());
+            }
+            nodes.get_mut(&id).expect("exists").dependencies = deps;
+        }
+        for node in nodes.values_mut() {
+            node.children.sort();
+        }
+        let order = topological(&nodes)?;
+        Ok(Graph {
+            nodes,
+            order,
+            labels,
+            dependents,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+
+    fn node(&self, id: &str) -> &Node {
+        &self.nodes[id]
+    }
+
+    /// Revisions in topological order, parents first.
+    pub fn ordered(&self) -> impl DoubleEndedIterator<Item = &Node> {
+        self.order.iter().map(|id| &self.nodes[id])
+    }
+
+    /// Revisions no other revision follows, sorted by id.
+    pub fn heads(&self) -> Vec<&str> {
+        self.nodes
+            .values()
+            .filter(|n| n.children.is_empty())
+            .map(|n| n.meta.id.as_str())
+            .collect()
+    }
+
+    /// Heads that no other revision depends on (`heads --resolve-dependencies`).
+    pub fn heads_resolving_dependencies(&self) -> Vec<&str> {
+        self.heads()
+            .into_iter()
+            .filter(|h| !self.dependents.contains_key(*h))
+            .collect()
+    }
+
+    /// Revisions that follow none, sorted by id.
+    pub fn bases(&self) -> Vec<&str> {
+        self.nodes
+            .values()
+            .filter(|n| n.meta.down.is_empty())
+            .map(|n| n.meta.id.as_str())
+            .collect()
+    }
+
+    /// Revisions with more than one child, and those children.
+    pub fn branch_points(&self) -> Vec<(&str, &[String])> {
+        self.nodes
+            .values()
+            .filter(|n| n.children.len() > 1)
+            .map(|n| (n.meta.id.as_str(), n.children.as_slice()))
+            .collect()
+    }
+
+    /// The revision that declares a branch label.
+    pub fn label(&self, label: &str) -> Option<&str> {
+        self.labels.get(label).map(String::as_str)
+    }
+
+    /// Every label that applies to a revision (declared on it or inherited).
+    pub fn labels_of(&self, id: &str) -> Vec<&str> {
+        self.labels
+            .keys()
+            .filter(|l| self.branch_members(l).contains(id))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// A full id, a unique prefix of one, or a branch label (its declaring revision).
+    pub fn lookup(&self, spec: &str) -> Result<&str, GraphError> {
+        if let Some((id, _)) = self.nodes.get_key_value(spec) {
+            return Ok(id);
+        }
+        if let Some(id) = self.labels.get(spec) {
+            return Ok(id);
+        }
+        let candidates: Vec<&String> = self
+            .nodes
+            .range(spec.to_owned()..)
+            .take_while(|(id, _)| id.starts_with(spec))
+            .map(|(id, _)| id)
+            .collect();
+        match candidates.as_slice() {
+            [] => Err(GraphError::Unknown { spec: spec.into() }),
+            [one] => Ok(one),
+            many => Err(GraphError::Ambiguous {
+                spec: spec.into(),
+                candidates: many.iter().map(|s| s.to_string()).collect(),
+            }),
+        }
+    }
+
+    /// `ids` and everything they need: down revisions and dependencies, transitively.
+    pub fn ancestors<S: AsRef<str>>(&self, ids: &[S]) -> BTreeSet<String> {
+        self.walk(ids, |n| n.meta.down.iter().chain(&n.dependencies))
+    }
+
+    /// `ids` and their down revisions, transitively (dependencies not followed).
+    pub fn down_ancestors<S: AsRef<str>>(&self, ids: &[S]) -> BTreeSet<String> {
+        self.walk(ids, |n| n.meta.down.iter())
+    }
+
+    /// `ids` and every revision that follows or depends on them, transitively.
+    pub fn descendants<S: AsRef<str>>(&self, ids: &[S]) -> BTreeSet<String> {
+        let none = Vec::new();
+        self.walk(ids, |n| {
+            n.children
+                .iter()
+                .chain(self.dependents.get(&n.meta.id).unwrap_or(&none))
+        })
+    }
+
+    fn walk<'a, S: AsRef<str>, I: Iterator<Item = &'a String>>(
+        &'a self,
+        ids: &'a [S],
+        next: impl Fn(&'a Node) -> I,
+    ) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&str> = ids.iter().map(|s| s.as_ref()).collect();
+        while let Some(id) = stack.pop() {
+            if let Some(node) = self.nodes.get(id)
+                && seen.insert(id.to_owned())
+            {
+                stack.extend(next(node).map(String::as_str));
+            }
+        }
+        seen
+    }
+
+    /// The revisions a branch label covers (see the module docs).
+    pub fn branch_members(&self, label: &str) -> BTreeSet<String> {
+        let Some(root) = self.labels.get(label) else {
+            return BTreeSet::new();
+        };
+        let mut members = self.walk(&[root], |n| n.children.iter());
+        let mut at = root.as_str();
+        loop {
+            let node = self.node(at);
+            let [parent] = node.meta.down.as_slice() else {
+                break;
+            };
+            if self.node(parent).children.len() > 1 {
+                break;
+            }
+            members.insert(parent.clone());
+            at = parent;
+        }
+        members
+    }
+
+    /// Checks that every id the database records is a revision here.
+    pub fn check_current(&self, current: &[String]) -> Result<(), GraphError> {
+        match current.iter().find(|c| !self.nodes.contains_key(*c)) {
+            Some(c) => Err(GraphError::UnknownCurrent { current: c.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// The revisions from `start` to `end` inclusive (`None`: base / the heads), newest
+    /// first, for `history -r START:END`.
+    pub fn range(
+        &self,
+        start: Option<&str>,
+        end: Option<&[String]>,
+    ) -> Result<Vec<&Node>, GraphError> {
+        let upper = match end {
+            Some(ends) => self.down_ancestors(ends),
+            None => self.nodes.keys().cloned().collect(),
+        };
+        let lower = match start {
+            Some(s) => {
+                let below = self.walk(&[s], |n| n.children.iter());
+                if let Some(ends) = end
+                    && !ends.iter().any(|e| below.contains(e))
+                {
+                    return Err(GraphError::BadRange {
+                        start: s.to_owned(),
+                        end: ends.join(", "),
+                    });
+                }
+                below
+            }
+            None => self.nodes.keys().cloned().collect(),
+        };
+        Ok(self
+            .ordered()
+            .rev()
+            .filter(|n| upper.contains(&n.meta.id) && lower.contains(&n.meta.id))
+            .collect())
+    }
+}
+
+/// Kahn's algorithm with the smallest ready id first; leftover nodes form a cycle.
+fn topological(nodes: &BTreeMap<String, Node>) -> Result<Vec<String>, GraphError> {
+    let mut indegree: HashMap<&str, usize> = nodes
+        .iter()
+        .map(|(id, n)| (id.as_str(), n.meta.down.len() + n.dependencies.len()))
+        .collect();
+    let mut followers: HashMap<&str, Vec<&str>> = HashMap::new();
+    for node in nodes.values() {
+        for parent in node.meta.down.iter().chain(&node.dependencies) {
+            followers
+                .entry(parent.as_str())
+                .or_default()
+                .push(node.meta.id.as_str());
+        }
+    }
+    let mut ready: BTreeSet<&str> = indegree
+        .iter()
+        .filter(|&(_, &d)| d == 0)
+        .map(|(&id, _)| id)
+        .collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(id) = ready.pop_first() {
+        order.push(id.to_owned());
+        for &follower in followers.get(id).into_iter().flatten() {
+            let d = indegree.get_mut(follower).expect("follower exists");
+            *d -= 1;
+            if *d == 0 {
+                ready.insert(follower);
+            }
+        }
+    }
+    if order.len() < nodes.len() {
+        let mut ids: Vec<String> = indegree
+            .into_iter()
+            .filter(|&(_, d)| d > 0)
+            .map(|(id, _)| id.to_owned())
+            .collect();
+        ids.sort();
+        return Err(GraphError::Cycle { ids });
+    }
+    Ok(order)
+}

@@ -1,0 +1,416 @@
+//! The graph, case by case: shapes, identifiers, plans, ledger heads and errors.
+
+use std::collections::BTreeSet;
+
+use super::*;
+
+/// `"b:a"` is revision b after a; `"m:b,c"` a merge; `"x:"` a base. Suffixes:
+/// `"c:a|dep=b"` depends on b, `"c:a|label=feature"` declares a branch label.
+fn graph(spec: &[&str]) -> Graph {
+    try_graph(spec).unwrap()
+}
+
+fn try_graph(spec: &[&str]) -> Result<Graph, GraphError> {
+    Graph::new(spec.iter().map(|s| {
+        let mut parts = s.split('|');
+        let (id, down) = parts.next().unwrap().split_once(':').unwrap();
+        let mut meta = Metadata::new(id, format!("rev {id}"));
+        meta.down = down
+            .split(',')
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for extra in parts {
+            match extra.split_once('=').unwrap() {
+                ("dep", d) => meta.depends_on.push(d.into()),
+                ("label", l) => meta.branch_labels.push(l.into()),
+                other => panic!("bad spec {other:?}"),
+            }
+        }
+        meta
+    }))
+}
+
+fn v(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+fn up(g: &Graph, current: &[&str], spec: &str) -> Result<Vec<String>, GraphError> {
+    let current = v(current);
+    let target = g.upgrade_target(spec, &current)?;
+    Ok(plan_upgrade(g, &current, &target)
+        .into_iter()
+        .map(|s| s.revision)
+        .collect())
+}
+
+fn down(g: &Graph, current: &[&str], spec: &str) -> Result<Vec<String>, GraphError> {
+    let remove = g.downgrade_removal(spec, &v(current))?;
+    Ok(plan_downgrade(g, &remove)
+        .into_iter()
+        .map(|s| s.revision)
+        .collect())
+}
+
+/// Applies a plan step by step and returns the version table's rows after it.
+fn ledger(g: &Graph, current: &[&str], steps: &[String], direction: Direction) -> Vec<String> {
+    let mut heads = v(current);
+    for s in steps {
+        heads = heads_after(
+            g,
+            &heads,
+            &Step {
+                revision: s.clone(),
+                direction,
+            },
+        );
+    }
+    heads
+}
+
+/// (shape, current heads, identifier, expected plan)
+type Case = (
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static str,
+    &'static [&'static str],
+);
+
+const LINEAR: &[&str] = &["a1:", "b2:a1", "c3:b2", "d4:c3"];
+/// a -> b -> {c, d}; c -> e; m merges e and d.
+const DIAMOND: &[&str] = &["a:", "b:a", "c:b", "d:b", "e:c", "m:e,d"];
+/// Two bases, each with a labelled branch; n2 depends on s1 across branches.
+const TWO_BASES: &[&str] = &[
+    "n1:|label=net",
+    "n2:n1|dep=s1",
+    "s1:|label=shop",
+    "s2:s1",
+    "s3:s2",
+];
+/// Three heads merged at once.
+const THREE_WAY: &[&str] = &["r:", "x:r", "y:r", "z:r", "w:x,y,z"];
+
+#[test]
+fn upgrade_plans_for_every_identifier() {
+    let cases: &[Case] = &[
+        (LINEAR, &[], "head", &["a1", "b2", "c3", "d4"]),
+        (LINEAR, &[], "heads", &["a1", "b2", "c3", "d4"]),
+        (LINEAR, &[], "+1", &["a1"]),
+        (LINEAR, &["a1"], "+2", &["b2", "c3"]),
+        (LINEAR, &["a1"], "b2+1", &["b2", "c3"]),
+        (LINEAR, &[], "c3", &["a1", "b2", "c3"]),
+        (LINEAR, &[], "c", &["a1", "b2", "c3"]),
+        (LINEAR, &["d4"], "head", &[]),
+        (LINEAR, &[], "base", &[]),
+        // Independent branches: ties go to the smaller id.
+        (DIAMOND, &[], "m", &["a", "b", "c", "d", "e", "m"]),
+        (DIAMOND, &["b"], "e", &["c", "e"]),
+        (DIAMOND, &["e"], "heads", &["d", "m"]),
+        (THREE_WAY, &[], "head", &["r", "x", "y", "z", "w"]),
+        (THREE_WAY, &["x"], "w", &["y", "z", "w"]),
+        // Dependencies come first, across branches.
+        (TWO_BASES, &[], "n2", &["n1", "s1", "n2"]),
+        (TWO_BASES, &[], "heads", &["n1", "s1", "n2", "s2", "s3"]),
+        (TWO_BASES, &[], "shop@head", &["s1", "s2", "s3"]),
+        (TWO_BASES, &[], "net@head", &["n1", "s1", "n2"]),
+        (TWO_BASES, &["s1"], "shop@+1", &["s2"]),
+        (TWO_BASES, &[], "shop@+2", &["s1", "s2"]),
+        (TWO_BASES, &[], "shop@s2", &["s1", "s2"]),
+        (TWO_BASES, &[], "s2@shop", &["s1", "s2"]),
+        (TWO_BASES, &[], "shop", &["s1"]),
+        (TWO_BASES, &["n1", "s1"], "net@+1", &["n2"]),
+    ];
+    for (shape, current, spec, expected) in cases {
+        let g = graph(shape);
+        assert_eq!(
+            up(&g, current, spec).unwrap(),
+            v(expected),
+            "upgrade {spec} from {current:?} in {shape:?}"
+        );
+    }
+}
+
+#[test]
+fn downgrade_plans_for_every_identifier() {
+    let cases: &[Case] = &[
+        (LINEAR, &["d4"], "-1", &["d4"]),
+        (LINEAR, &["d4"], "-2", &["d4", "c3"]),
+        (LINEAR, &["d4"], "-4", &["d4", "c3", "b2", "a1"]),
+        (LINEAR, &["d4"], "b2", &["d4", "c3"]),
+        (LINEAR, &["d4"], "d4-3", &["d4", "c3", "b2"]),
+        (LINEAR, &["d4"], "base", &["d4", "c3", "b2", "a1"]),
+        (LINEAR, &["b2"], "b2", &[]),
+        // Downgrading one branch leaves the other alone.
+        (DIAMOND, &["d", "e"], "b", &["e", "d", "c"]),
+        (DIAMOND, &["d", "e"], "c", &["e"]),
+        (DIAMOND, &["m"], "e", &["m"]),
+        (DIAMOND, &["m"], "-1", &["m"]),
+        (THREE_WAY, &["w"], "x", &["w"]),
+        (THREE_WAY, &["w"], "-1", &["w"]),
+        // A dependency's dependents go with it.
+        (
+            TWO_BASES,
+            &["n2", "s3"],
+            "shop@base",
+            &["s3", "s2", "n2", "s1"],
+        ),
+        (TWO_BASES, &["n2", "s3"], "net@base", &["n2", "n1"]),
+        (TWO_BASES, &["n2", "s3"], "shop@-1", &["s3"]),
+        (
+            TWO_BASES,
+            &["n2", "s3"],
+            "shop@-3",
+            &["s3", "s2", "n2", "s1"],
+        ),
+        (TWO_BASES, &["n2", "s3"], "s1", &["s3", "s2"]),
+        (TWO_BASES, &["n2", "s3"], "net@n1", &["n2"]),
+    ];
+    for (shape, current, spec, expected) in cases {
+        let g = graph(shape);
+        assert_eq!(
+            down(&g, current, spec).unwrap(),
+            v(expected),
+            "downgrade {spec} from {current:?} in {shape:?}"
+        );
+    }
+}
+
+#[test]
+fn the_version_table_follows_alembic() {
+    // (shape, start, direction, plan, rows after)
+    let g = graph(DIAMOND);
+    let steps = up(&g, &[], "c").unwrap();
+    assert_eq!(ledger(&g, &[], &steps, Direction::Up), ["c"]);
+    // A second branch adds a row; a merge replaces both.
+    assert_eq!(ledger(&g, &["c"], &v(&["d"]), Direction::Up), ["c", "d"]);
+    assert_eq!(
+        ledger(&g, &["c", "d"], &v(&["e", "m"]), Direction::Up),
+        ["m"]
+    );
+    // Un-merging restores both rows; downgrading a branch tip restores its parent only
+    // when no other head includes it.
+    assert_eq!(ledger(&g, &["m"], &v(&["m"]), Direction::Down), ["d", "e"]);
+    assert_eq!(ledger(&g, &["d", "e"], &v(&["d"]), Direction::Down), ["e"]);
+    let g = graph(THREE_WAY);
+    assert_eq!(
+        ledger(&g, &["x", "y", "z"], &v(&["w"]), Direction::Up),
+        ["w"]
+    );
+    assert_eq!(
+        ledger(&g, &["w"], &v(&["w"]), Direction::Down),
+        ["x", "y", "z"]
+    );
+    // A dependency is not a parent: it stays a head of its own branch.
+    let g = graph(TWO_BASES);
+    let steps = up(&g, &[], "heads").unwrap();
+    assert_eq!(ledger(&g, &[], &steps, Direction::Up), ["n2", "s3"]);
+    let steps = down(&g, &["n2", "s3"], "shop@base").unwrap();
+    assert_eq!(ledger(&g, &["n2", "s3"], &steps, Direction::Down), ["n1"]);
+}
+
+#[test]
+fn shapes_and_queries() {
+    let g = graph(TWO_BASES);
+    assert_eq!(g.heads(), ["n2", "s3"]);
+    assert_eq!(g.bases(), ["n1", "s1"]);
+    assert_eq!(g.heads_resolving_dependencies(), ["n2", "s3"]);
+    let g2 = graph(&["a:", "b:|dep=a"]);
+    assert_eq!(g2.heads(), ["a", "b"]);
+    assert_eq!(g2.heads_resolving_dependencies(), ["b"]);
+    assert_eq!(
+        g.branch_members("shop"),
+        BTreeSet::from(["s1".into(), "s2".into(), "s3".into()])
+    );
+    assert_eq!(g.labels_of("s3"), ["shop"]);
+    // A label also covers ancestors up to the nearest branch point.
+    let g = graph(&["a:", "b:a", "c:b|label=feat", "d:b", "e:c"]);
+    assert_eq!(
+        g.branch_members("feat"),
+        BTreeSet::from(["c".into(), "e".into()])
+    );
+    let g = graph(&["a:", "b:a", "c:b|label=feat"]);
+    assert_eq!(
+        g.branch_members("feat"),
+        BTreeSet::from(["a".into(), "b".into(), "c".into()])
+    );
+    let g = graph(DIAMOND);
+    assert_eq!(g.branch_points(), [("b", &v(&["c", "d"])[..])]);
+    // depends_on may name a label.
+    let g = graph(&["a:|label=core", "x:", "y:x|dep=core"]);
+    assert_eq!(g.get("y").unwrap().dependencies, ["a"]);
+    assert_eq!(up(&g, &[], "y").unwrap(), ["a", "x", "y"]);
+    // Ranges for history -r.
+    let g = graph(LINEAR);
+    let ids = |nodes: Vec<&Node>| nodes.iter().map(|n| n.meta.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(g.range(Some("b2"), Some(&v(&["c3"]))).unwrap()),
+        ["c3", "b2"]
+    );
+    assert_eq!(ids(g.range(None, Some(&v(&["b2"]))).unwrap()), ["b2", "a1"]);
+    assert_eq!(ids(g.range(Some("c3"), None).unwrap()), ["d4", "c3"]);
+    // stamp reduces to heads.
+    assert_eq!(g.stamp_target(&v(&["b2", "d4"]), &[]).unwrap(), ["d4"]);
+    assert_eq!(
+        g.stamp_target(&v(&["base"]), &v(&["d4"])).unwrap(),
+        Vec::<String>::new()
+    );
+    let g = graph(DIAMOND);
+    assert_eq!(g.stamp_target(&v(&["c", "d"]), &[]).unwrap(), ["c", "d"]);
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    assert_eq!(
+        try_graph(&["a:zz"]).unwrap_err(),
+        GraphError::MissingDown {
+            id: "a".into(),
+            missing: "zz".into()
+        }
+    );
+    assert_eq!(
+        try_graph(&["a:", "b:a|dep=nope"]).unwrap_err(),
+        GraphError::MissingDependency {
+            id: "b".into(),
+            missing: "nope".into()
+        }
+    );
+    assert_eq!(
+        try_graph(&["a:b", "b:a"]).unwrap_err(),
+        GraphError::Cycle {
+            ids: v(&["a", "b"])
+        }
+    );
+    assert_eq!(
+        try_graph(&["a:", "b:a", "c:b,e", "d:c", "e:d"]).unwrap_err(),
+        GraphError::Cycle {
+            ids: v(&["c", "d", "e"])
+        }
+    );
+    assert_eq!(
+        try_graph(&["a:|dep=b", "b:|dep=a"]).unwrap_err(),
+        GraphError::Cycle {
+            ids: v(&["a", "b"])
+        }
+    );
+    assert_eq!(
+        try_graph(&["a:", "a:"]).unwrap_err(),
+        GraphError::DuplicateId { id: "a".into() }
+    );
+    assert_eq!(
+        try_graph(&["a:|label=x", "b:a|label=x"]).unwrap_err(),
+        GraphError::DuplicateLabel {
+            label: "x".into(),
+            first: "a".into(),
+            second: "b".into()
+        }
+    );
+    assert_eq!(
+        try_graph(&["a:|label=b", "b:a"]).unwrap_err(),
+        GraphError::LabelIsId {
+            label: "b".into(),
+            id: "a".into()
+        }
+    );
+
+    let g = graph(DIAMOND);
+    assert_eq!(
+        up(&g, &[], "ab").unwrap_err(),
+        GraphError::Unknown { spec: "ab".into() }
+    );
+    let g2 = graph(&["abc1:", "abc2:abc1"]);
+    assert_eq!(
+        up(&g2, &[], "abc").unwrap_err(),
+        GraphError::Ambiguous {
+            spec: "abc".into(),
+            candidates: v(&["abc1", "abc2"])
+        }
+    );
+    let forked = graph(&["a:", "b:a", "c:a"]);
+    assert_eq!(
+        up(&forked, &[], "head").unwrap_err(),
+        GraphError::MultipleHeads {
+            what: "the history".into(),
+            heads: v(&["b", "c"])
+        }
+    );
+    let err = up(&forked, &["a"], "+1").unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Relative { reason, .. } if reason.contains("branches at b, c")),
+        "{err}"
+    );
+    let err = down(&forked, &["b", "c"], "-1").unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Relative { from, .. } if from == "b, c"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("several heads"), "{err}");
+    assert_eq!(
+        down(&graph(LINEAR), &["b2"], "d4").unwrap_err(),
+        GraphError::NotApplied {
+            target: "d4".into(),
+            current: v(&["b2"])
+        }
+    );
+    let err = down(&graph(LINEAR), &["b2"], "-3").unwrap_err();
+    assert!(
+        err.to_string().contains("only 2 step(s) down to base"),
+        "{err}"
+    );
+    let err = up(&graph(LINEAR), &["c3"], "+2").unwrap_err();
+    assert!(
+        err.to_string().contains("only 1 step(s) up to a head"),
+        "{err}"
+    );
+    let g = graph(TWO_BASES);
+    assert_eq!(
+        up(&g, &[], "nosuch@head").unwrap_err(),
+        GraphError::UnknownBranch {
+            label: "nosuch".into()
+        }
+    );
+    assert_eq!(
+        up(&g, &[], "shop@n2").unwrap_err(),
+        GraphError::NotOnBranch {
+            id: "n2".into(),
+            label: "shop".into()
+        }
+    );
+    assert_eq!(
+        up(&g, &[], "+1").unwrap_err().to_string(),
+        "cannot move 1 step(s) up from base: the history branches at n1, s1; name a revision or a branch"
+    );
+    assert_eq!(
+        up(&g, &["gone"], "head").unwrap_err(),
+        GraphError::UnknownCurrent {
+            current: "gone".into()
+        }
+    );
+    assert_eq!(
+        graph(LINEAR)
+            .range(Some("c3"), Some(&v(&["b2"])))
+            .unwrap_err(),
+        GraphError::BadRange {
+            start: "c3".into(),
+            end: "b2".into()
+        }
+    );
+}
+
+#[test]
+fn many_revisions_resolve_quickly_enough_to_test() {
+    // Correctness at size (the timing lives in the benchmark): a 2,000-long chain.
+    let ids: Vec<String> = (0..2000).map(|i| format!("r{i:05}")).collect();
+    let metas = ids.iter().enumerate().map(|(i, id)| {
+        let mut m = Metadata::new(id.clone(), "m");
+        if i > 0 {
+            m.down = vec![ids[i - 1].clone()];
+        }
+        m
+    });
+    let g = Graph::new(metas).unwrap();
+    assert_eq!(g.heads(), ["r01999"]);
+    let plan = plan_upgrade(&g, &[], &g.upgrade_target("head", &[]).unwrap());
+    assert_eq!(plan.len(), 2000);
+    assert_eq!(plan[0].revision, "r00000");
+    assert_eq!(down(&g, &["r01999"], "-1000").unwrap().len(), 1000);
+}
