@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Benchmarks, side by side with the alternatives; writes BENCHMARKS.md.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+python3 -c "import alembic" 2>/dev/null || python3 -m pip install --quiet alembic
+cargo build --release --quiet -p retort
+cargo bench -p retort --bench history
