@@ -1,17 +1,21 @@
 //! Database access through sqlx: connections, the revision transaction, the ledger
-//! tables, and the statements ops render. Knows nothing about wasm.
+//! tables, and running what ops render. Knows nothing about wasm.
 //!
-//! Ledger tables (documented in docs/ledger.md, readable with plain SQL):
+//! Ledger tables (docs/ledger.md, readable with plain SQL):
 //! - `retort_version(version_num)`: one row per applied head, as Alembic's
 //!   `alembic_version`.
-//! - `retort_log`: one row per revision applied or reverted, with the component's SHA-256.
+//! - `retort_log`: one row per revision applied, reverted or failed, and per stamp, with
+//!   the component's SHA-256.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{
-    AssertSqlSafe, Column as _, Row as _, Sqlite, SqlitePool, Transaction, TypeInfo, ValueRef,
+    AssertSqlSafe, Column as _, Executor as _, MySql, MySqlPool, PgPool, Postgres, Row as _,
+    Sqlite, SqlitePool, Statement as _, Transaction, TypeInfo, ValueRef,
 };
 
 use crate::dialect::Dialect;
@@ -21,16 +25,12 @@ pub const VERSION_TABLE: &str = "retort_version";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("unsupported database URL {url:?}: use sqlite:PATH, postgres://... or mysql://...")]
+    #[error(
+        "unsupported database URL {url:?}: use sqlite:PATH, postgres://..., mysql://... or mariadb://..."
+    )]
     Scheme { url: String },
-    #[error("{dialect} databases are not supported by this build yet (only sqlite)")]
-    NotYet { dialect: &'static str },
-    #[error("cannot open database {url}")]
-    Connect {
-        url: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
     #[error("database error while {doing}")]
     Query {
         doing: String,
@@ -56,55 +56,151 @@ pub fn redact(url: &str) -> String {
     };
     let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(a, t)| (a, t));
     match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+        Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or("");
             let slash = if rest.contains('/') { "/" } else { "" };
             format!("{scheme}://{user}:***@{host}{slash}{tail}")
         }
-        None => url.to_owned(),
+        _ => url.to_owned(),
     }
+}
+
+/// One line saying why a connection failed, without the URL's secrets.
+fn connect_reason(e: &sqlx::Error, url: &str) -> String {
+    let host = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+        .map(|a| a.rsplit_once('@').map_or(a, |(_, h)| h))
+        .unwrap_or(url);
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused by {host}: is the server running and listening there?")
+        }
+        sqlx::Error::Io(io) => format!("{host}: {io}"),
+        sqlx::Error::Database(db) => {
+            let message = db.message();
+            let lower = message.to_lowercase();
+            if lower.contains("password") || lower.contains("access denied") {
+                format!("authentication failed: {message}")
+            } else if lower.contains("does not exist") || lower.contains("unknown database") {
+                format!("no such database: {message}")
+            } else {
+                message.to_owned()
+            }
+        }
+        sqlx::Error::PoolTimedOut => format!("timed out connecting to {host}"),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+    MySql(MySqlPool),
 }
 
 /// A database Retort migrates.
 #[derive(Debug, Clone)]
 pub struct Backend {
-    pool: SqlitePool,
+    pool: Pool,
     dialect: Dialect,
     url: String,
 }
 
 /// The transaction one revision runs in.
-pub type Tx = Transaction<'static, Sqlite>;
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+    MySql(Transaction<'static, MySql>),
+}
+
+/// Runs the same code on whichever transaction this is.
+macro_rules! on_tx {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match $tx {
+            Tx::Sqlite($t) => $body,
+            Tx::Postgres($t) => $body,
+            Tx::MySql($t) => $body,
+        }
+    };
+}
+
+/// Binds the guest's values to a query, whichever database it is for.
+macro_rules! bind_values {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for value in $params {
+            query = match value {
+                Value::Null => query.bind(None::<i64>),
+                Value::Boolean(b) => query.bind(*b),
+                Value::S64(v) => query.bind(*v),
+                Value::F64(v) => query.bind(*v),
+                Value::Text(s) => query.bind(s.clone()),
+                Value::Blob(b) => query.bind(b.clone()),
+            };
+        }
+        query
+    }};
+}
 
 impl Backend {
     pub async fn connect(url: &str) -> Result<Backend, BackendError> {
         let dialect =
             Dialect::from_url(url).ok_or_else(|| BackendError::Scheme { url: redact(url) })?;
-        if dialect != Dialect::Sqlite {
-            return Err(BackendError::NotYet {
-                dialect: dialect.name(),
-            });
-        }
-        let connect = |source| BackendError::Connect {
-            url: redact(url),
-            source,
+        let shown = redact(url);
+        let fail = |e: sqlx::Error| BackendError::Connect {
+            url: shown.clone(),
+            reason: connect_reason(&e, &shown),
         };
-        // Foreign keys stay off while migrating, as SQLite's table rebuild requires;
-        // `PRAGMA foreign_key_check` runs before every commit instead.
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(connect)?
-            .create_if_missing(true)
-            .foreign_keys(false)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(connect)?;
+        let timeout = Duration::from_secs(10);
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                // Foreign keys stay off while migrating, as SQLite's table rebuild
+                // requires; `PRAGMA foreign_key_check` runs before every commit instead.
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(fail)?
+                    .create_if_missing(true)
+                    .foreign_keys(false)
+                    .busy_timeout(Duration::from_secs(30));
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(timeout)
+                        .connect_with(options)
+                        .await
+                        .map_err(fail)?,
+                )
+            }
+            Dialect::Postgres => {
+                let normalized = url.replacen("postgresql://", "postgres://", 1);
+                let options = PgConnectOptions::from_str(&normalized).map_err(fail)?;
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(timeout)
+                        .connect_with(options)
+                        .await
+                        .map_err(fail)?,
+                )
+            }
+            Dialect::Mysql => {
+                let normalized = url.replacen("mariadb://", "mysql://", 1);
+                let options = MySqlConnectOptions::from_str(&normalized).map_err(fail)?;
+                Pool::MySql(
+                    MySqlPoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(timeout)
+                        .connect_with(options)
+                        .await
+                        .map_err(fail)?,
+                )
+            }
+        };
         Ok(Backend {
             pool,
             dialect,
-            url: redact(url),
+            url: shown,
         })
     }
 
@@ -116,120 +212,190 @@ impl Backend {
         &self.url
     }
 
+    fn ph(&self, n: usize) -> String {
+        self.dialect.placeholder(n)
+    }
+
+    /// True when the ledger's version table exists.
+    async fn ledger_exists(&self) -> Result<bool, BackendError> {
+        let err = query_err("reading the ledger");
+        let n: i64 = match &self.pool {
+            Pool::Sqlite(p) => sqlx::query_scalar(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'retort_version'",
+            )
+            .fetch_one(p)
+            .await
+            .map_err(err)?,
+            Pool::Postgres(p) => sqlx::query_scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'retort_version'",
+            )
+            .fetch_one(p)
+            .await
+            .map_err(err)?,
+            Pool::MySql(p) => sqlx::query_scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = database() AND table_name = 'retort_version'",
+            )
+            .fetch_one(p)
+            .await
+            .map_err(err)?,
+        };
+        Ok(n > 0)
+    }
+
     /// The applied heads; empty when the ledger does not exist yet.
     pub async fn heads(&self) -> Result<Vec<String>, BackendError> {
-        let exists: Option<(String,)> =
-            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?")
-                .bind(VERSION_TABLE)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(query_err("reading the ledger"))?;
-        if exists.is_none() {
+        if !self.ledger_exists().await? {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT version_num FROM retort_version ORDER BY version_num")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err("reading the ledger"))?;
-        Ok(rows.into_iter().map(|(v,)| v).collect())
+        let sql = "SELECT version_num FROM retort_version ORDER BY version_num";
+        let err = query_err("reading the ledger");
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await.map_err(err)?,
+            Pool::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p).await.map_err(err)?,
+            Pool::MySql(p) => sqlx::query_scalar(sql).fetch_all(p).await.map_err(err)?,
+        })
+    }
+
+    /// The last revision that failed on a database whose DDL is not transactional
+    /// (MariaDB/MySQL) and has not been resolved (by `stamp` or `repair`) since.
+    pub async fn unresolved_failure(&self) -> Result<Option<Failure>, BackendError> {
+        if self.dialect != Dialect::Mysql || !self.ledger_exists().await? {
+            return Ok(None);
+        }
+        let Pool::MySql(p) = &self.pool else {
+            unreachable!("mysql dialect has a mysql pool")
+        };
+        let row: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT revision, direction, status, detail FROM retort_log ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(p)
+        .await
+        .map_err(query_err("reading the ledger"))?;
+        Ok(row.and_then(|(revision, direction, status, detail)| {
+            (status == "failed").then_some(Failure {
+                revision,
+                direction,
+                detail,
+            })
+        }))
     }
 
     /// Starts a revision's transaction (creating the ledger tables on first use).
     pub async fn begin(&self) -> Result<Tx, BackendError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_err("starting a transaction"))?;
-        for sql in [
-            "CREATE TABLE IF NOT EXISTS retort_version (\n    version_num VARCHAR(32) NOT NULL PRIMARY KEY\n)",
-            "CREATE TABLE IF NOT EXISTS retort_log (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n    revision VARCHAR(32) NOT NULL,\n    direction VARCHAR(10) NOT NULL,\n    sha256 CHAR(64) NOT NULL,\n    message TEXT NOT NULL,\n    started_at TEXT NOT NULL,\n    finished_at TEXT NOT NULL\n)",
-        ] {
-            sqlx::query(sql)
-                .execute(&mut *tx)
+        let err = query_err("starting a transaction");
+        let mut tx = match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(err)?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(err)?),
+            Pool::MySql(p) => Tx::MySql(p.begin().await.map_err(err)?),
+        };
+        let id = match self.dialect {
+            Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+            Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+            Dialect::Mysql => "BIGINT AUTO_INCREMENT PRIMARY KEY",
+        };
+        let ledger = [
+            "CREATE TABLE IF NOT EXISTS retort_version (\n    version_num VARCHAR(32) NOT NULL PRIMARY KEY\n)".to_owned(),
+            format!(
+                "CREATE TABLE IF NOT EXISTS retort_log (\n    id {id},\n    revision VARCHAR(32) NOT NULL,\n    direction VARCHAR(10) NOT NULL,\n    status VARCHAR(10) NOT NULL,\n    sha256 CHAR(64) NOT NULL,\n    message TEXT NOT NULL,\n    detail TEXT NOT NULL,\n    started_at VARCHAR(40) NOT NULL,\n    finished_at VARCHAR(40) NOT NULL\n)"
+            ),
+        ];
+        for sql in ledger {
+            tx.run(&sql)
                 .await
                 .map_err(query_err("creating the ledger tables"))?;
         }
         Ok(tx)
     }
 
-    /// Checks foreign keys, records the step in the ledger and commits.
+    /// Checks foreign keys (SQLite), records the step in the ledger and commits.
     pub async fn finish(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
-        let violations: Vec<SqliteRow> = sqlx::query("PRAGMA foreign_key_check")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(query_err("checking foreign keys"))?;
-        if !violations.is_empty() {
-            let tables: Vec<String> = violations
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} row {} -> {}",
-                        r.try_get::<String, _>(0).unwrap_or_default(),
-                        r.try_get::<i64, _>(1).unwrap_or_default(),
-                        r.try_get::<String, _>(2).unwrap_or_default()
-                    )
-                })
-                .take(5)
-                .collect();
-            return Err(BackendError::ForeignKeyCheck(tables.join("; ")));
+        if let Tx::Sqlite(t) = &mut tx {
+            let violations: Vec<SqliteRow> = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut **t)
+                .await
+                .map_err(query_err("checking foreign keys"))?;
+            if !violations.is_empty() {
+                let rows: Vec<String> = violations
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} row {} -> {}",
+                            r.try_get::<String, _>(0).unwrap_or_default(),
+                            r.try_get::<i64, _>(1).unwrap_or_default(),
+                            r.try_get::<String, _>(2).unwrap_or_default()
+                        )
+                    })
+                    .take(5)
+                    .collect();
+                return Err(BackendError::ForeignKeyCheck(rows.join("; ")));
+            }
         }
         self.record(tx, entry).await
     }
 
-    /// Replaces the version table's rows with `entry.heads`, logs, and commits.
+    /// Replaces the version table's rows with `entry.heads` (unless the entry records a
+    /// failure), logs, and commits.
     async fn record(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
         let record = query_err(format!("recording {} in the ledger", entry.revision));
-        sqlx::query("DELETE FROM retort_version")
-            .execute(&mut *tx)
-            .await
-            .map_err(&record)?;
-        for head in entry.heads {
-            sqlx::query("INSERT INTO retort_version (version_num) VALUES (?)")
-                .bind(head)
-                .execute(&mut *tx)
+        if entry.status != "failed" {
+            tx.run("DELETE FROM retort_version")
                 .await
                 .map_err(&record)?;
+            for head in entry.heads {
+                let sql = format!(
+                    "INSERT INTO retort_version (version_num) VALUES ({})",
+                    self.ph(1)
+                );
+                tx.run_with(&sql, &[Value::Text(head.clone())])
+                    .await
+                    .map_err(&record)?;
+            }
         }
-        sqlx::query(
-            "INSERT INTO retort_log (revision, direction, sha256, message, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(entry.revision)
-        .bind(entry.direction)
-        .bind(entry.sha256)
-        .bind(entry.message)
-        .bind(&entry.started_at)
-        .bind(now())
-        .execute(&mut *tx)
-        .await
-        .map_err(&record)?;
+        let marks: Vec<String> = (1..=8).map(|n| self.ph(n)).collect();
+        let sql = format!(
+            "INSERT INTO retort_log (revision, direction, status, sha256, message, detail, started_at, finished_at) VALUES ({})",
+            marks.join(", ")
+        );
+        let values = [
+            entry.revision,
+            entry.direction,
+            entry.status,
+            entry.sha256,
+            entry.message,
+            entry.detail,
+            &entry.started_at,
+            &now(),
+        ]
+        .map(|s| Value::Text(s.to_owned()));
+        tx.run_with(&sql, &values).await.map_err(&record)?;
         tx.commit().await.map_err(query_err("committing"))
     }
 
+    /// Records a revision that failed on a database that cannot roll its DDL back.
+    pub async fn record_failure(&self, entry: &LogEntry<'_>) -> Result<(), BackendError> {
+        let tx = self.begin().await?;
+        self.record(tx, entry).await
+    }
+
     /// Sets the version table to `heads` without running any revision (`stamp`), and
-    /// logs it with direction `stamp`.
-    pub async fn stamp(&self, heads: &[String], purge: bool) -> Result<(), BackendError> {
-        let mut tx = self.begin().await?;
-        let write = query_err("stamping the version table");
-        if purge {
-            sqlx::query("DELETE FROM retort_version")
-                .execute(&mut *tx)
-                .await
-                .map_err(&write)?;
-        }
+    /// logs it; this also resolves a recorded failure.
+    pub async fn stamp(&self, heads: &[String]) -> Result<(), BackendError> {
+        let tx = self.begin().await?;
+        let message = format!(
+            "stamp {}",
+            if heads.is_empty() {
+                "base".into()
+            } else {
+                heads.join(", ")
+            }
+        );
         let entry = LogEntry {
             revision: if heads.is_empty() { "base" } else { &heads[0] },
             direction: "stamp",
+            status: "done",
             sha256: "",
-            message: &format!(
-                "stamp {}",
-                if heads.is_empty() {
-                    "base".into()
-                } else {
-                    heads.join(", ")
-                }
-            ),
+            message: &message,
+            detail: "",
             heads,
             started_at: now(),
         };
@@ -237,8 +403,20 @@ impl Backend {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+            Pool::MySql(p) => p.close().await,
+        }
     }
+}
+
+/// A failed revision the ledger remembers (MariaDB/MySQL).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failure {
+    pub revision: String,
+    pub direction: String,
+    pub detail: String,
 }
 
 /// What the ledger records for one step.
@@ -246,8 +424,12 @@ pub struct LogEntry<'a> {
     pub revision: &'a str,
     /// `up`, `down` or `stamp`.
     pub direction: &'a str,
+    /// `done` or `failed`.
+    pub status: &'a str,
     pub sha256: &'a str,
     pub message: &'a str,
+    /// For a failure: the error and the op it stopped at.
+    pub detail: &'a str,
     /// The version table's heads after this step.
     pub heads: &'a [String],
     pub started_at: String,
@@ -257,53 +439,81 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Runs one rendered statement without parameters.
-pub async fn run(tx: &mut Tx, sql: &str) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(AssertSqlSafe(sql.to_owned()))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected())
-}
-
-type Query<'q> = sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
-
-/// A guest's statement with every value bound, never spliced.
-fn bound<'q>(sql: &str, params: &[Value]) -> Query<'q> {
-    let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
-    for value in params {
-        query = match value {
-            Value::Null => query.bind(None::<i64>),
-            Value::Boolean(b) => query.bind(*b),
-            Value::S64(v) => query.bind(*v),
-            Value::F64(v) => query.bind(*v),
-            Value::Text(s) => query.bind(s.clone()),
-            Value::Blob(b) => query.bind(b.clone()),
-        };
+impl Tx {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+            Tx::MySql(_) => Dialect::Mysql,
+        }
     }
-    query
+
+    /// Runs one rendered statement without parameters.
+    pub async fn run(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+        let query = AssertSqlSafe(sql.to_owned());
+        Ok(on_tx!(self, t => sqlx::query(query).execute(&mut **t).await?.rows_affected()))
+    }
+
+    /// Runs a statement with bound parameters.
+    pub async fn run_with(&mut self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        Ok(
+            on_tx!(self, t => bind_values!(sqlx::query(sql), params).execute(&mut **t).await?.rows_affected()),
+        )
+    }
+
+    /// The result column names of a query, without running it.
+    pub async fn columns_of(&mut self, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        Ok(on_tx!(self, t => {
+            let statement = (&mut **t).prepare(sqlx::SqlSafeStr::into_sql_str(sql)).await?;
+            statement.columns().iter().map(|c| c.name().to_owned()).collect()
+        }))
+    }
+
+    /// Rows of a statement run as plain text (no parameters), values by their type,
+    /// skipping the first `skip` columns.
+    pub async fn rows(&mut self, sql: &str, skip: usize) -> Result<Vec<Vec<Value>>, sqlx::Error> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self {
+            Tx::Sqlite(t) => {
+                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
+                rows.iter().map(|r| sqlite_values(r, skip)).collect()
+            }
+            Tx::Postgres(t) => {
+                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
+                rows.iter().map(|r| pg_values(r, skip)).collect()
+            }
+            Tx::MySql(t) => {
+                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
+                rows.iter().map(|r| mysql_values(r, skip)).collect()
+            }
+        }
+    }
+
+    /// Text columns of a query with text parameters, e.g. for reading the catalog.
+    pub async fn strings(
+        &mut self,
+        sql: &str,
+        params: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
+        let values: Vec<Value> = params.iter().map(|p| Value::Text(p.to_string())).collect();
+        let sql = AssertSqlSafe(sql.to_owned());
+        on_tx!(self, t => {
+            let rows = bind_values!(sqlx::query(sql), &values).fetch_all(&mut **t).await?;
+            rows.iter()
+                .map(|r| (0..r.len()).map(|i| r.try_get::<Option<String>, _>(i)).collect())
+                .collect()
+        })
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        on_tx!(self, t => t.commit().await)
+    }
 }
 
-/// Runs a statement with bound parameters.
-pub async fn run_with(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
-    Ok(bound(sql, params).execute(&mut **tx).await?.rows_affected())
-}
-
-/// Fetches rows with bound parameters.
-pub async fn fetch_with(
-    tx: &mut Tx,
-    sql: &str,
-    params: &[Value],
-) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    bound(sql, params).fetch_all(&mut **tx).await
-}
-
-/// The column names of a row.
-pub fn column_names(row: &SqliteRow) -> Vec<String> {
-    row.columns().iter().map(|c| c.name().to_owned()).collect()
-}
-
-/// A row's values from `skip` on, by their actual storage class.
-pub fn values(row: &SqliteRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
+/// SQLite values by their storage class.
+fn sqlite_values(row: &SqliteRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
     (skip..row.len())
         .map(|i| {
             let raw = row.try_get_raw(i)?;
@@ -321,33 +531,51 @@ pub fn values(row: &SqliteRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
         .collect()
 }
 
-/// A statement to read a table's or index's stored definition.
-pub async fn schema_sql(
-    tx: &mut Tx,
-    kind: &str,
-    name: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = ? AND name = ? COLLATE NOCASE")
-            .bind(kind)
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(row.and_then(|(sql,)| sql))
+/// Interprets a value in the text format by its column type.
+fn from_text(ty: &str, text: &[u8], bytea_hex: bool) -> Value {
+    let s = String::from_utf8_lossy(text);
+    let parsed = match ty {
+        "INT2" | "INT4" | "INT8" | "SMALLINT" | "INT" | "INTEGER" | "BIGINT" | "MEDIUMINT"
+        | "TINYINT" | "YEAR" => s.parse().ok().map(Value::S64),
+        "FLOAT4" | "FLOAT8" | "FLOAT" | "DOUBLE" | "REAL" => s.parse().ok().map(Value::F64),
+        "BOOL" => Some(Value::Boolean(s == "t" || s == "true")),
+        "BOOLEAN" => Some(Value::Boolean(s == "1" || s == "t" || s == "true")),
+        "BYTEA" if bytea_hex => s
+            .strip_prefix("\\x")
+            .and_then(|h| hex::decode(h).ok())
+            .map(Value::Blob),
+        "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BINARY" | "VARBINARY" => {
+            Some(Value::Blob(text.to_vec()))
+        }
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| Value::Text(s.into_owned()))
 }
 
-/// The stored definitions that a rebuild of `table` must restore: its indexes, and every
-/// trigger and view (dropped and recreated so the rename cannot trip over them).
-pub async fn dependents(
-    tx: &mut Tx,
-    table: &str,
-) -> Result<Vec<(String, String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND \
-         ((type = 'index' AND tbl_name = ? COLLATE NOCASE) OR type IN ('trigger', 'view')) \
-         ORDER BY CASE type WHEN 'index' THEN 0 WHEN 'view' THEN 1 ELSE 2 END, rowid",
-    )
-    .bind(table)
-    .fetch_all(&mut **tx)
-    .await
+fn pg_values(row: &PgRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
+    (skip..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                return Ok(Value::Null);
+            }
+            let ty = raw.type_info().name().to_owned();
+            let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+            Ok(from_text(&ty, bytes, true))
+        })
+        .collect()
+}
+
+fn mysql_values(row: &MySqlRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
+    (skip..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                return Ok(Value::Null);
+            }
+            let ty = raw.type_info().name().to_owned();
+            let bytes: Vec<u8> = row.try_get_unchecked(i)?;
+            Ok(from_text(&ty, &bytes, false))
+        })
+        .collect()
 }

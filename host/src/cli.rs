@@ -505,7 +505,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 backend.heads().await?
             };
             let heads = history.graph.stamp_target(&revisions, &current)?;
-            backend.stamp(&heads, true).await?;
+            backend.stamp(&heads).await?;
             backend.close().await;
             eprintln!(
                 "Stamped {} as {}",

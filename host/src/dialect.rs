@@ -11,7 +11,8 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
 use crate::wit::{
-    CheckConstraint, Column, ForeignKey, Index, ReferentialAction, SqlType, Table, UniqueConstraint,
+    CheckConstraint, Column, ForeignKey, Index, ReferentialAction, SqlType, Table,
+    UniqueConstraint, Value,
 };
 
 /// The SQL dialects Retort renders.
@@ -405,6 +406,82 @@ impl Dialect {
     }
 }
 
+impl Dialect {
+    /// A value as a SQL literal of this dialect, for the statements that cannot take
+    /// bound parameters (PostgreSQL's DECLARE) and for scripts rendered offline.
+    pub fn literal(self, value: &Value) -> Result<String, RenderError> {
+        Ok(match value {
+            Value::Null => "NULL".into(),
+            Value::Boolean(b) => match (self, b) {
+                (Dialect::Sqlite, true) => "1".into(),
+                (Dialect::Sqlite, false) => "0".into(),
+                (_, true) => "TRUE".into(),
+                (_, false) => "FALSE".into(),
+            },
+            Value::S64(v) => v.to_string(),
+            Value::F64(v) if v.is_finite() => format!("{v:?}"),
+            Value::F64(v) => match self {
+                Dialect::Postgres => format!("'{v}'::float8").replace("inf", "Infinity"),
+                _ => {
+                    return Err(RenderError::Unsupported(format!(
+                        "{v} has no literal in {}",
+                        self.name()
+                    )));
+                }
+            },
+            Value::Text(t) => {
+                if t.contains('\0') {
+                    return Err(RenderError::Unsupported(
+                        "a NUL character in a text literal".into(),
+                    ));
+                }
+                string_literal(t, self)
+            }
+            Value::Blob(b) => match self {
+                Dialect::Postgres => format!("'\\x{}'::bytea", hex::encode(b)),
+                _ => format!("X'{}'", hex::encode(b)),
+            },
+        })
+    }
+
+    /// `sql` with its placeholders (`?`, or `$n` on PostgreSQL) replaced by literals.
+    /// Works on sqlparser's tokens, so placeholders inside strings or comments stay.
+    pub fn inline(self, sql: &str, params: &[Value]) -> Result<String, RenderError> {
+        let dialect = self.parser_dialect();
+        let tokens = sqlparser::tokenizer::Tokenizer::new(dialect.as_ref(), sql)
+            .tokenize()
+            .map_err(|e| RenderError::Expression {
+                expr: sql.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let mut next = 0;
+        let mut out = String::with_capacity(sql.len());
+        for token in tokens {
+            match &token {
+                Token::Placeholder(p) => {
+                    let index = match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+                        Some(n) => n.checked_sub(1),
+                        None if p == "?" => {
+                            next += 1;
+                            Some(next - 1)
+                        }
+                        None => None,
+                    };
+                    let value = index.and_then(|i| params.get(i)).ok_or_else(|| {
+                        RenderError::Unsupported(format!(
+                            "placeholder {p} has no value ({} given)",
+                            params.len()
+                        ))
+                    })?;
+                    out.push_str(&self.literal(value)?);
+                }
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// sqlparser's dialect for ours.
 pub fn parser_dialect(dialect: Dialect) -> Box<dyn ParserDialect> {
     match dialect {
@@ -467,6 +544,35 @@ mod tests {
         assert!(Dialect::Sqlite.ident("").is_err());
         assert!(Dialect::Sqlite.ident("a\0b").is_err());
         assert!(Dialect::Sqlite.ident(&"x".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn literals_are_quoted_per_dialect() {
+        let values = [
+            Value::Text("it's a \\ test é".into()),
+            Value::Blob(vec![0, 255]),
+            Value::Null,
+            Value::Boolean(true),
+            Value::F64(1.5),
+            Value::S64(-3),
+        ];
+        let sql = "SELECT $1, '$2 stays', $2, $3, $4, $5, $6";
+        assert_eq!(
+            Dialect::Postgres.inline(sql, &values).unwrap(),
+            "SELECT 'it''s a \\ test é', '$2 stays', '\\x00ff'::bytea, NULL, TRUE, 1.5, -3"
+        );
+        assert_eq!(
+            Dialect::Mysql
+                .inline("SELECT ?, '?', ?", &values[..2])
+                .unwrap(),
+            "SELECT 'it''s a \\\\ test é', '?', X'00ff'"
+        );
+        assert!(Dialect::Postgres.inline("SELECT $2", &values[..1]).is_err());
+        assert!(
+            Dialect::Sqlite
+                .literal(&Value::Text("a\0b".into()))
+                .is_err()
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::backend::{self, Backend, BackendError, LogEntry};
 use crate::config::Config;
+use crate::dialect::Dialect;
 use crate::graph::{self, Direction, Graph, GraphError, Step};
 use crate::ops::{LogSink, OpState};
 use crate::revision::{self, Revision, RevisionError};
@@ -28,12 +29,20 @@ pub enum MigrateError {
     },
     #[error(transparent)]
     Step(Box<StepFailure>),
+    #[error(
+        "revision {} failed to {} earlier and MariaDB/MySQL cannot roll DDL back: the database \
+         may hold part of it. Check it, undo or finish by hand, then record the state with \
+         `retort stamp REV` (the revision before it, or the revision itself). The failure was:\n  {}",
+        .0.revision, .0.direction, .0.detail
+    )]
+    Unresolved(backend::Failure),
 }
 
 /// A revision that failed and was rolled back.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", step_message(.revision, .direction, .failed_op, .last_op, .guest_log, .applied))]
+#[error("{}", step_message(*.dialect, .revision, .direction, .failed_op, .last_op, .guest_log, .applied))]
 pub struct StepFailure {
+    pub dialect: Dialect,
     pub revision: String,
     pub direction: Direction,
     /// The op that returned an error to the guest, if one did.
@@ -49,6 +58,7 @@ pub struct StepFailure {
 }
 
 fn step_message(
+    dialect: Dialect,
     revision: &str,
     direction: &Direction,
     failed_op: &Option<String>,
@@ -56,7 +66,15 @@ fn step_message(
     guest_log: &Option<String>,
     applied: &[String],
 ) -> String {
-    let mut msg = format!("revision {revision} failed to {direction} and was rolled back");
+    let mut msg = if dialect == Dialect::Mysql {
+        format!(
+            "revision {revision} failed to {direction}; MariaDB/MySQL commit DDL as it runs, so \
+             statements before the failure may remain (recorded in retort_log; upgrade refuses \
+             until `retort stamp` records the state)"
+        )
+    } else {
+        format!("revision {revision} failed to {direction} and was rolled back")
+    };
     match (failed_op, last_op) {
         (Some(op), _) => msg.push_str(&format!("\n  failing op: {op}")),
         (None, Some(op)) => msg.push_str(&format!("\n  last op that ran: {op}")),
@@ -169,6 +187,9 @@ impl<'a> Migrator<'a> {
     /// Every component is compiled before the first step runs, so a malformed one
     /// stops the run before anything changes.
     pub async fn run(&self, steps: &[Step]) -> Result<Vec<Applied>, MigrateError> {
+        if let Some(failure) = self.backend.unresolved_failure().await? {
+            return Err(MigrateError::Unresolved(failure));
+        }
         let mut components = Vec::with_capacity(steps.len());
         for step in steps {
             let rev = &self.history.revisions[&step.revision];
@@ -181,8 +202,13 @@ impl<'a> Migrator<'a> {
             (self.progress)(step, rev, None);
             let started = std::time::Instant::now();
             let started_at = backend::now();
+            let direction = match step.direction {
+                Direction::Up => "up",
+                Direction::Down => "down",
+            };
             let fail = |source: StepError, state: Option<OpState>, applied: &[Applied]| {
                 MigrateError::Step(Box::new(StepFailure {
+                    dialect: self.backend.dialect(),
                     revision: step.revision.clone(),
                     direction: step.direction,
                     failed_op: state.as_ref().and_then(|s| s.failed_op.clone()),
@@ -213,19 +239,38 @@ impl<'a> Migrator<'a> {
             }
             let tx = state.take_tx().expect("the state owns the transaction");
             if let Err(e) = outcome {
-                // Dropping the transaction rolls it back.
+                // Dropping the transaction rolls it back (on MySQL/MariaDB, only what
+                // came after the last DDL statement).
                 drop(tx);
-                return Err(fail(e.into(), Some(state), &applied));
+                let err = fail(e.into(), Some(state), &applied);
+                if self.backend.dialect() == Dialect::Mysql {
+                    let detail = match &err {
+                        MigrateError::Step(f) => f.to_string(),
+                        other => other.to_string(),
+                    };
+                    let entry = LogEntry {
+                        revision: &step.revision,
+                        direction,
+                        status: "failed",
+                        sha256: &rev.sha256,
+                        message: &rev.meta.message,
+                        detail: &detail,
+                        heads: &heads,
+                        started_at: started_at.clone(),
+                    };
+                    // The failure is worth more than an error recording it.
+                    let _ = self.backend.record_failure(&entry).await;
+                }
+                return Err(err);
             }
             let next = graph::heads_after(&self.history.graph, &heads, step);
             let entry = LogEntry {
                 revision: &step.revision,
-                direction: match step.direction {
-                    Direction::Up => "up",
-                    Direction::Down => "down",
-                },
+                direction,
+                status: "done",
                 sha256: &rev.sha256,
                 message: &rev.meta.message,
+                detail: "",
                 heads: &next,
                 started_at,
             };

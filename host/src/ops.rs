@@ -12,7 +12,7 @@ use sqlparser::parser::Parser;
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::backend::{self, Tx};
+use crate::backend::Tx;
 use crate::dialect::{Dialect, RenderError, parser_dialect};
 use crate::generated::retort::migration::op::{Host, HostCursor};
 use crate::generated::retort::migration::types::Host as TypesHost;
@@ -86,8 +86,30 @@ impl OpState {
             .expect("the transaction lives as long as the call")
     }
 
-    /// Records an op's outcome and hands the guest its result.
-    fn outcome<T>(&mut self, what: String, result: Result<T, Error>) -> Result<T, Error> {
+    /// Before an op: on PostgreSQL a savepoint, so that a failed op does not abort the
+    /// whole transaction and the guest can recover from the error.
+    async fn op_start(&mut self) -> Result<(), Error> {
+        if self.dialect == Dialect::Postgres {
+            self.tx()
+                .run("SAVEPOINT retort_op")
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Records an op's outcome, ends its savepoint and hands the guest its result.
+    async fn outcome<T>(&mut self, what: String, result: Result<T, Error>) -> Result<T, Error> {
+        if self.dialect == Dialect::Postgres {
+            let end = if result.is_ok() {
+                "RELEASE SAVEPOINT retort_op"
+            } else {
+                "ROLLBACK TO SAVEPOINT retort_op"
+            };
+            if let Err(e) = self.tx().run(end).await {
+                return Err(db_error(e));
+            }
+        }
         match &result {
             Ok(_) => self.journal.push(what),
             Err(e) => self.failed_op = Some(format!("{what}: {}", describe(e))),
@@ -102,22 +124,30 @@ impl OpState {
         statements: Result<Vec<String>, RenderError>,
     ) -> Result<(), Error> {
         let result = async {
+            self.op_start().await?;
             for sql in statements.map_err(render_error)? {
-                backend::run(self.tx(), &sql).await.map_err(db_error)?;
+                self.tx().run(&sql).await.map_err(db_error)?;
             }
             Ok(())
         }
         .await;
-        self.outcome(what, result)
+        self.outcome(what, result).await
     }
 
     /// SQLite's table rebuild: a new table with the changed definition, the rows copied,
     /// the old table dropped, the new one renamed, indexes, triggers and views restored.
     async fn rebuild(&mut self, table: &str, change: &Change) -> Result<(), Error> {
         let tx = self.tx();
-        let create = backend::schema_sql(tx, "table", table)
+        let create = tx
+            .strings(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+                &[table],
+            )
             .await
             .map_err(db_error)?
+            .into_iter()
+            .next()
+            .and_then(|row| row.into_iter().next().flatten())
             .ok_or_else(|| Error::NotFound(format!("table {table:?}")))?;
         let temp = format!("_retort_rebuild_{table}");
         let new_sql = rebuild::rewrite(table, &create, &temp, change).map_err(rebuild_error)?;
@@ -127,7 +157,27 @@ impl OpState {
                 reason,
             })
         })?;
-        let dependents = backend::dependents(tx, table).await.map_err(db_error)?;
+        // Its indexes, and every trigger and view (dropped and recreated around the
+        // rename so that SQLite's reference checks cannot trip over them).
+        let dependents: Vec<(String, String, String)> = tx
+            .strings(
+                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND \
+                 ((type = 'index' AND tbl_name = ? COLLATE NOCASE) OR type IN ('trigger', 'view')) \
+                 ORDER BY CASE type WHEN 'index' THEN 0 WHEN 'view' THEN 1 ELSE 2 END, rowid",
+                &[table],
+            )
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|r| {
+                let mut r = r.into_iter().map(Option::unwrap_or_default);
+                (
+                    r.next().unwrap_or_default(),
+                    r.next().unwrap_or_default(),
+                    r.next().unwrap_or_default(),
+                )
+            })
+            .collect();
         let d = Dialect::Sqlite;
         let quoted = |name: &str| d.ident(name).map_err(render_error);
         let cols: Vec<String> = columns
@@ -155,7 +205,7 @@ impl OpState {
         ));
         statements.extend(dependents.into_iter().map(|(_, _, sql)| sql));
         for sql in statements {
-            backend::run(tx, &sql).await.map_err(db_error)?;
+            tx.run(&sql).await.map_err(db_error)?;
         }
         Ok(())
     }
@@ -166,7 +216,7 @@ impl OpState {
         table: &str,
         rendered: Result<String, RenderError>,
     ) -> Result<(), Error> {
-        let result = match rendered.map_err(render_error) {
+        let result = match self.op_start().await.and(rendered.map_err(render_error)) {
             Err(e) => Err(e),
             Ok(constraint) if self.dialect == Dialect::Sqlite => {
                 self.rebuild(table, &Change::AddConstraint(constraint))
@@ -180,14 +230,11 @@ impl OpState {
                 Err(e) => Err(render_error(e)),
             },
         };
-        self.outcome(what, result)
+        self.outcome(what, result).await
     }
 
     async fn ddl_inner(&mut self, sql: &str) -> Result<(), Error> {
-        backend::run(self.tx(), sql)
-            .await
-            .map(drop)
-            .map_err(db_error)
+        self.tx().run(sql).await.map(drop).map_err(db_error)
     }
 
     async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<Cursor, Error> {
@@ -201,43 +248,187 @@ impl OpState {
                 "query takes exactly one SELECT (or WITH/VALUES) statement: {sql:?}"
             )));
         }
-        let table = format!("_retort_cursor_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let name = format!("_retort_cursor_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let dialect = self.dialect;
+        let quoted = dialect.ident(&name).map_err(render_error)?;
         let tx = self.tx();
-        backend::run_with(
-            tx,
-            &format!("CREATE TEMP TABLE \"{table}\" AS {sql}"),
-            params,
-        )
-        .await
-        .map_err(db_error)?;
-        let info = backend::fetch_with(
-            tx,
-            &format!("SELECT name FROM pragma_table_info('{table}', 'temp')"),
-            &[],
-        )
-        .await
-        .map_err(db_error)?;
-        let columns = info
-            .iter()
-            .map(|r| sqlx::Row::try_get::<String, _>(r, 0))
-            .collect::<Result<_, _>>()
-            .map_err(db_error)?;
-        self.open_cursors.push(table.clone());
+        let columns = match dialect {
+            Dialect::Sqlite => {
+                tx.run_with(&format!("CREATE TEMP TABLE {quoted} AS {sql}"), params)
+                    .await
+                    .map_err(db_error)?;
+                tx.columns_of(&format!("SELECT * FROM temp.{quoted}"))
+                    .await
+                    .map_err(db_error)?
+            }
+            Dialect::Mysql => {
+                tx.run_with(
+                    &format!(
+                        "CREATE TEMPORARY TABLE {quoted} (`_retort_rowid` BIGINT AUTO_INCREMENT PRIMARY KEY) AS {sql}"
+                    ),
+                    params,
+                )
+                .await
+                .map_err(db_error)?;
+                tx.columns_of(sql).await.map_err(db_error)?
+            }
+            Dialect::Postgres => {
+                // DECLARE takes no bound parameters: the values go in as literals,
+                // rendered and quoted by the dialect.
+                let inlined = dialect.inline(sql, params).map_err(render_error)?;
+                let columns = tx.columns_of(sql).await.map_err(db_error)?;
+                tx.run(&format!("DECLARE {quoted} NO SCROLL CURSOR FOR {inlined}"))
+                    .await
+                    .map_err(db_error)?;
+                columns
+            }
+        };
+        self.open_cursors.push(name.clone());
         Ok(Cursor {
-            table,
+            table: name,
             columns,
             last_rowid: 0,
         })
     }
 
-    /// Drops the snapshots of cursors the guest never dropped, before the commit.
-    pub async fn close_cursors(&mut self) -> Result<(), sqlx::Error> {
-        for table in std::mem::take(&mut self.open_cursors) {
-            if let Some(tx) = self.tx.as_mut() {
-                backend::run(tx, &format!("DROP TABLE IF EXISTS temp.\"{table}\"")).await?;
-            }
+    /// The next batch of a cursor's rows.
+    async fn fetch(&mut self, name: &str, after: i64, limit: u32) -> Result<Vec<Row>, Error> {
+        let dialect = self.dialect;
+        let quoted = dialect.ident(name).map_err(render_error)?;
+        let (sql, skip) = match dialect {
+            Dialect::Sqlite => (
+                format!(
+                    "SELECT * FROM temp.{quoted} WHERE rowid > {after} ORDER BY rowid LIMIT {limit}"
+                ),
+                0,
+            ),
+            Dialect::Mysql => (
+                format!(
+                    "SELECT * FROM {quoted} WHERE `_retort_rowid` > {after} ORDER BY `_retort_rowid` LIMIT {limit}"
+                ),
+                1,
+            ),
+            Dialect::Postgres => (format!("FETCH FORWARD {limit} FROM {quoted}"), 0),
+        };
+        self.tx().rows(&sql, skip).await.map_err(db_error)
+    }
+
+    /// Releases a cursor's snapshot.
+    async fn release(&mut self, name: &str) -> Result<(), sqlx::Error> {
+        let dialect = self.dialect;
+        let Ok(quoted) = dialect.ident(name) else {
+            return Ok(());
+        };
+        let sql = match dialect {
+            Dialect::Sqlite => format!("DROP TABLE IF EXISTS temp.{quoted}"),
+            Dialect::Mysql => format!("DROP TEMPORARY TABLE IF EXISTS {quoted}"),
+            Dialect::Postgres => format!("CLOSE {quoted}"),
+        };
+        if let Some(tx) = self.tx.as_mut() {
+            tx.run(&sql).await?;
         }
         Ok(())
+    }
+
+    /// Drops the snapshots of cursors the guest never dropped, before the commit.
+    pub async fn close_cursors(&mut self) -> Result<(), sqlx::Error> {
+        for name in std::mem::take(&mut self.open_cursors) {
+            self.release(&name).await?;
+        }
+        Ok(())
+    }
+}
+
+impl OpState {
+    /// MySQL/MariaDB's `MODIFY COLUMN` restates the whole column: the parts not being
+    /// changed are read from information_schema.
+    async fn mysql_modify(
+        &mut self,
+        table: &str,
+        column: &str,
+        new_type: Option<String>,
+        nullable: Option<bool>,
+        default: Option<Option<String>>,
+    ) -> Result<(), Error> {
+        let d = Dialect::Mysql;
+        let rows = self
+            .tx()
+            .strings(
+                "SELECT COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT \
+                 FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+                &[table, column],
+            )
+            .await
+            .map_err(db_error)?;
+        let Some(row) = rows.into_iter().next() else {
+            return Err(Error::NotFound(format!("column {table}.{column}")));
+        };
+        let [ty, is_nullable, old_default, extra, comment]: [Option<String>; 5] = row
+            .try_into()
+            .map_err(|_| Error::Database("unexpected information_schema row".into()))?;
+        let ty = new_type.unwrap_or_else(|| ty.unwrap_or_default());
+        let nullable = nullable.unwrap_or(is_nullable.as_deref() == Some("YES"));
+        let mut sql = format!(
+            "ALTER TABLE {} MODIFY COLUMN {} {ty} {}",
+            d.ident(table).map_err(render_error)?,
+            d.ident(column).map_err(render_error)?,
+            if nullable { "NULL" } else { "NOT NULL" }
+        );
+        let default = match default {
+            Some(new) => new.map(|e| format!("({e})")),
+            // MariaDB reports literal defaults quoted and no default as NULL.
+            None => old_default.filter(|v| v != "NULL"),
+        };
+        if let Some(default) = default {
+            sql.push_str(&format!(" DEFAULT {default}"));
+        }
+        let extra = extra.unwrap_or_default().to_lowercase();
+        if extra.contains("auto_increment") {
+            sql.push_str(" AUTO_INCREMENT");
+        }
+        if let Some(on_update) = extra.find("on update ") {
+            sql.push_str(&format!(" {}", &extra[on_update..]));
+        }
+        if let Some(comment) = comment.filter(|c| !c.is_empty()) {
+            sql.push_str(&format!(
+                " COMMENT {}",
+                crate::dialect::string_literal(&comment, d)
+            ));
+        }
+        self.ddl_inner(&sql).await
+    }
+
+    /// MySQL/MariaDB drop each kind of constraint with its own syntax.
+    async fn mysql_drop_constraint(&mut self, table: &str, name: &str) -> Result<(), Error> {
+        let d = Dialect::Mysql;
+        let rows = self
+            .tx()
+            .strings(
+                "SELECT CONSTRAINT_TYPE FROM information_schema.TABLE_CONSTRAINTS \
+                 WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?",
+                &[table, name],
+            )
+            .await
+            .map_err(db_error)?;
+        let kind = rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten());
+        let t = d.ident(table).map_err(render_error)?;
+        let n = d.ident(name).map_err(render_error)?;
+        let sql = match kind.as_deref() {
+            Some("FOREIGN KEY") => format!("ALTER TABLE {t} DROP FOREIGN KEY {n}"),
+            Some("UNIQUE") => format!("ALTER TABLE {t} DROP INDEX {n}"),
+            Some("PRIMARY KEY") => format!("ALTER TABLE {t} DROP PRIMARY KEY"),
+            Some(_) => format!("ALTER TABLE {t} DROP CONSTRAINT {n}"),
+            None => {
+                return Err(Error::NotFound(format!(
+                    "constraint {name:?} on table {table:?}"
+                )));
+            }
+        };
+        self.ddl_inner(&sql).await
     }
 }
 
@@ -285,9 +476,15 @@ pub fn db_error(e: sqlx::Error) -> Error {
             } else if lower.contains("no such")
                 || lower.contains("does not exist")
                 || lower.contains("doesn't exist")
+                || lower.contains("unknown table")
+                || lower.contains("unknown column")
+                || lower.contains("check that")
             {
                 Error::NotFound(message)
-            } else if lower.contains("already exists") || lower.contains("duplicate column") {
+            } else if lower.contains("already exists")
+                || lower.contains("duplicate column")
+                || lower.contains("duplicate key name")
+            {
                 Error::AlreadyExists(message)
             } else {
                 Error::Database(message)
@@ -379,6 +576,7 @@ impl Host for OpState {
         let what = format!("alter-column {table}.{column}");
         let d = self.dialect;
         let result = async {
+            self.op_start().await?;
             let mut name = column.clone();
             if let Some(new_name) = &changes.new_name {
                 let sql = d
@@ -444,13 +642,14 @@ impl Host for OpState {
                         None => Ok(()),
                     }
                 }
-                Dialect::Mysql => Err(Error::Unsupported(
-                    "alter-column on mysql is not implemented yet".into(),
-                )),
+                Dialect::Mysql => {
+                    self.mysql_modify(&table, &name, new_type, changes.nullable, default)
+                        .await
+                }
             }
         }
         .await;
-        Ok(self.outcome(what, result))
+        Ok(self.outcome(what, result).await)
     }
 
     async fn create_index(&mut self, index: Index) -> wasmtime::Result<Result<(), Error>> {
@@ -520,6 +719,9 @@ impl Host for OpState {
         name: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         let what = format!("drop-constraint {table}.{name}");
+        if let Err(e) = self.op_start().await {
+            return Ok(self.outcome(what, Err(e)).await);
+        }
         let result = match self.dialect {
             Dialect::Sqlite => self.rebuild(&table, &Change::DropConstraint(name)).await,
             Dialect::Postgres => match (self.dialect.ident(&table), self.dialect.ident(&name)) {
@@ -529,11 +731,9 @@ impl Host for OpState {
                 }
                 (Err(e), _) | (_, Err(e)) => Err(render_error(e)),
             },
-            Dialect::Mysql => Err(Error::Unsupported(
-                "drop-constraint on mysql is not implemented yet".into(),
-            )),
+            Dialect::Mysql => self.mysql_drop_constraint(&table, &name).await,
         };
-        Ok(self.outcome(what, result))
+        Ok(self.outcome(what, result).await)
     }
 
     async fn execute(
@@ -541,10 +741,11 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        let result = backend::run_with(self.tx(), &sql, &params)
-            .await
-            .map_err(db_error);
-        Ok(self.outcome(format!("execute {sql:?}"), result))
+        let result = match self.op_start().await {
+            Ok(()) => self.tx().run_with(&sql, &params).await.map_err(db_error),
+            Err(e) => Err(e),
+        };
+        Ok(self.outcome(format!("execute {sql:?}"), result).await)
     }
 
     async fn query(
@@ -552,12 +753,15 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Resource<Cursor>, Error>> {
-        let result = self.open_cursor(&sql, &params).await;
+        let result = match self.op_start().await {
+            Ok(()) => self.open_cursor(&sql, &params).await,
+            Err(e) => Err(e),
+        };
         let result = match result {
             Ok(cursor) => Ok(self.table.push(cursor)?),
             Err(e) => Err(e),
         };
-        Ok(self.outcome(format!("query {sql:?}"), result))
+        Ok(self.outcome(format!("query {sql:?}"), result).await)
     }
 
     async fn bulk_insert(
@@ -568,6 +772,7 @@ impl Host for OpState {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let what = format!("bulk-insert {table} ({} rows)", rows.len());
         let result = async {
+            self.op_start().await?;
             if let Some(bad) = rows.iter().position(|r| r.len() != columns.len()) {
                 return Err(Error::Denied(format!(
                     "row {bad} has {} values for {} columns",
@@ -584,14 +789,12 @@ impl Host for OpState {
                     .insert(&table, &columns, chunk.len())
                     .map_err(render_error)?;
                 let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
-                inserted += backend::run_with(self.tx(), &sql, &params)
-                    .await
-                    .map_err(db_error)?;
+                inserted += self.tx().run_with(&sql, &params).await.map_err(db_error)?;
             }
             Ok(inserted)
         }
         .await;
-        Ok(self.outcome(what, result))
+        Ok(self.outcome(what, result).await)
     }
 }
 
@@ -605,42 +808,24 @@ impl HostCursor for OpState {
         cursor: Resource<Cursor>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<Row>, Error>> {
-        let (table, last) = {
+        let (name, last) = {
             let c = self.table.get(&cursor)?;
             (c.table.clone(), c.last_rowid)
         };
-        let sql =
-            format!("SELECT rowid, * FROM temp.\"{table}\" WHERE rowid > ? ORDER BY rowid LIMIT ?");
-        let limit = max.clamp(1, MAX_BATCH) as i64;
-        let rows = match backend::fetch_with(
-            self.tx(),
-            &sql,
-            &[Value::S64(last), Value::S64(limit)],
-        )
-        .await
-        {
-            Ok(rows) => rows,
-            Err(e) => return Ok(Err(db_error(e))),
-        };
-        let mut out = Vec::with_capacity(rows.len());
-        let mut last_rowid = last;
-        for row in &rows {
-            last_rowid = sqlx::Row::try_get::<i64, _>(row, 0)?;
-            match backend::values(row, 1) {
-                Ok(values) => out.push(values),
-                Err(e) => return Ok(Err(db_error(e))),
+        let limit = max.clamp(1, MAX_BATCH);
+        match self.fetch(&name, last, limit).await {
+            Ok(rows) => {
+                self.table.get_mut(&cursor)?.last_rowid = last + rows.len() as i64;
+                Ok(Ok(rows))
             }
+            Err(e) => Ok(Err(e)),
         }
-        self.table.get_mut(&cursor)?.last_rowid = last_rowid;
-        Ok(Ok(out))
     }
 
     async fn drop(&mut self, cursor: Resource<Cursor>) -> wasmtime::Result<()> {
         let c = self.table.delete(cursor)?;
         self.open_cursors.retain(|t| *t != c.table);
-        if let Some(tx) = self.tx.as_mut() {
-            backend::run(tx, &format!("DROP TABLE IF EXISTS temp.\"{}\"", c.table)).await?;
-        }
+        self.release(&c.table).await?;
         Ok(())
     }
 }
