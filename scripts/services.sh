@@ -10,8 +10,14 @@ set -euo pipefail
 
 services_root="$(mktemp -d /tmp/retort-services.XXXXXX)"
 chmod 755 "$services_root"
-pg_port="${RETORT_TEST_PG_PORT:-55432}"
-my_port="${RETORT_TEST_MY_PORT:-53306}"
+# The first free port from a start (a leftover server must not break the next run).
+free_port() {
+  local port="$1"
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  echo "$port"
+}
+pg_port="$(free_port "${RETORT_TEST_PG_PORT:-55432}")"
+my_port="$(free_port "${RETORT_TEST_MY_PORT:-53306}")"
 
 services_install() {
   local missing=()
@@ -54,7 +60,7 @@ services_start_mariadb() {
     --skip-test-db >"$services_root/my-init.log" 2>&1
   as_owner "$user" /usr/sbin/mariadbd --no-defaults --datadir="$data" --port="$my_port" \
     --socket="$data/sock" --bind-address=127.0.0.1 --pid-file="$data/pid" \
-    --log-error="$data/server.log" --innodb-flush-log-at-trx-commit=0 --max-connections=300 2>>"$data/stderr.log" &
+    --log-error="$data/server.log" --innodb-flush-log-at-trx-commit=0 --max-connections=300 --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci 2>>"$data/stderr.log" &
   for _ in $(seq 1 60); do
     if mariadb --no-defaults -uroot -h127.0.0.1 -P"$my_port" -e "SELECT 1" >/dev/null 2>&1; then
       break

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, then runs every test.
+# The whole test suite against SQLite, PostgreSQL and MariaDB: installs what is missing,
+# starts private database servers (or uses RETORT_TEST_POSTGRES_URL and
+# RETORT_TEST_MYSQL_URL when set), runs every test, stops the servers.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
+# shellcheck source=scripts/services.sh
+source "$root/scripts/services.sh"
+trap services_stop EXIT
 cd "$root"
 cargo test --release --workspace --no-fail-fast "$@"

@@ -14,8 +14,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{
-    AssertSqlSafe, Column as _, Executor as _, MySql, MySqlPool, PgPool, Postgres, Row as _,
-    Sqlite, SqlitePool, Statement as _, Transaction, TypeInfo, ValueRef,
+    AssertSqlSafe, Column as _, Connection as _, Executor as _, MySql, MySqlPool, PgPool, Postgres,
+    Row as _, Sqlite, SqlitePool, Statement as _, Transaction, TypeInfo, ValueRef,
 };
 
 use crate::dialect::Dialect;
@@ -154,6 +154,8 @@ impl Backend {
             reason: connect_reason(&e, &shown),
         };
         let timeout = Duration::from_secs(10);
+        // One direct connection first: a pool retries until its timeout and then reports
+        // only that, where a single attempt reports why (refused, password, database).
         let pool = match dialect {
             Dialect::Sqlite => {
                 // Foreign keys stay off while migrating, as SQLite's table rebuild
@@ -175,6 +177,12 @@ impl Backend {
             Dialect::Postgres => {
                 let normalized = url.replacen("postgresql://", "postgres://", 1);
                 let options = PgConnectOptions::from_str(&normalized).map_err(fail)?;
+                sqlx::PgConnection::connect_with(&options)
+                    .await
+                    .map_err(fail)?
+                    .close()
+                    .await
+                    .map_err(fail)?;
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(1)
@@ -187,6 +195,12 @@ impl Backend {
             Dialect::Mysql => {
                 let normalized = url.replacen("mariadb://", "mysql://", 1);
                 let options = MySqlConnectOptions::from_str(&normalized).map_err(fail)?;
+                sqlx::MySqlConnection::connect_with(&options)
+                    .await
+                    .map_err(fail)?
+                    .close()
+                    .await
+                    .map_err(fail)?;
                 Pool::MySql(
                     MySqlPoolOptions::new()
                         .max_connections(1)
@@ -415,8 +429,20 @@ impl Backend {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Failure {
     pub revision: String,
+    /// `up` or `down`.
     pub direction: String,
     pub detail: String,
+}
+
+impl Failure {
+    /// `upgrade` or `downgrade`.
+    pub fn verb(&self) -> &'static str {
+        if self.direction == "down" {
+            "downgrade"
+        } else {
+            "upgrade"
+        }
+    }
 }
 
 /// What the ledger records for one step.

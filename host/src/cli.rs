@@ -450,7 +450,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let graph = &history.graph;
             let backend = connect(&config, cli.url.as_deref()).await?;
             let heads = backend.heads().await?;
+            let failure = backend.unresolved_failure().await?;
             backend.close().await;
+            if let Some(f) = &failure {
+                eprintln!(
+                    "FAILED: revision {} failed to {} and may be partly applied; resolve with `retort stamp`:\n  {}",
+                    f.revision,
+                    f.verb(),
+                    f.detail
+                );
+            }
             let graph_heads = graph.heads();
             if json_out {
                 let rows: Vec<_> = heads

@@ -369,32 +369,41 @@ impl Dialect {
         ))
     }
 
-    /// An INSERT of `rows` rows with bound parameters.
+    /// An INSERT of `rows` with bound parameters, and the parameters. With `casts`
+    /// (PostgreSQL), each value is cast to its column's type; NULLs are written inline.
     pub fn insert(
         self,
         table: &str,
         columns: &[String],
-        rows: usize,
-    ) -> Result<String, RenderError> {
-        let mut n = 0;
-        let tuples: Vec<String> = (0..rows)
-            .map(|_| {
-                let marks: Vec<String> = columns
-                    .iter()
-                    .map(|_| {
-                        n += 1;
-                        self.placeholder(n)
-                    })
-                    .collect();
-                format!("({})", marks.join(", "))
-            })
-            .collect();
-        Ok(format!(
+        rows: &[Vec<Value>],
+        casts: Option<&[String]>,
+    ) -> Result<(String, Vec<Value>), RenderError> {
+        let mut params = Vec::new();
+        let mut tuples = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut marks = Vec::with_capacity(row.len());
+            for (i, value) in row.iter().enumerate() {
+                match (value, casts) {
+                    (Value::Null, Some(_)) => marks.push("NULL".to_owned()),
+                    (_, Some(types)) => {
+                        params.push(value.clone());
+                        marks.push(format!("{}::{}", self.placeholder(params.len()), types[i]));
+                    }
+                    (_, None) => {
+                        params.push(value.clone());
+                        marks.push(self.placeholder(params.len()));
+                    }
+                }
+            }
+            tuples.push(format!("({})", marks.join(", ")));
+        }
+        let sql = format!(
             "INSERT INTO {} ({}) VALUES {}",
             self.ident(table)?,
             self.idents(columns)?,
             tuples.join(", ")
-        ))
+        );
+        Ok((sql, params))
     }
 
     /// The n-th (1-based) bound parameter marker.

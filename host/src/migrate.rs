@@ -33,7 +33,7 @@ pub enum MigrateError {
         "revision {} failed to {} earlier and MariaDB/MySQL cannot roll DDL back: the database \
          may hold part of it. Check it, undo or finish by hand, then record the state with \
          `retort stamp REV` (the revision before it, or the revision itself). The failure was:\n  {}",
-        .0.revision, .0.direction, .0.detail
+        .0.revision, .0.verb(), .0.detail
     )]
     Unresolved(backend::Failure),
 }

@@ -340,6 +340,33 @@ impl OpState {
 }
 
 impl OpState {
+    /// The SQL types of `columns` of a PostgreSQL table, in order.
+    async fn pg_column_types(
+        &mut self,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let quoted = Dialect::Postgres.ident(table).map_err(render_error)?;
+        let rows = self
+            .tx()
+            .strings(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+                &[&quoted],
+            )
+            .await
+            .map_err(db_error)?;
+        columns
+            .iter()
+            .map(|c| {
+                rows.iter()
+                    .find(|r| r.first().and_then(|n| n.as_deref()) == Some(c.as_str()))
+                    .and_then(|r| r.get(1).cloned().flatten())
+                    .ok_or_else(|| Error::NotFound(format!("column {table}.{c}")))
+            })
+            .collect()
+    }
+
     /// MySQL/MariaDB's `MODIFY COLUMN` restates the whole column: the parts not being
     /// changed are read from information_schema.
     async fn mysql_modify(
@@ -782,13 +809,19 @@ impl Host for OpState {
             }
             // Stay under every dialect's bound-parameter limit (SQLite: 32766).
             let per_statement = (30_000 / columns.len().max(1)).clamp(1, 1000);
+            // PostgreSQL does not convert a text parameter to, say, a timestamp column
+            // by itself: each value is cast to its column's type.
+            let casts = if self.dialect == Dialect::Postgres {
+                Some(self.pg_column_types(&table, &columns).await?)
+            } else {
+                None
+            };
             let mut inserted = 0;
             for chunk in rows.chunks(per_statement) {
-                let sql = self
+                let (sql, params) = self
                     .dialect
-                    .insert(&table, &columns, chunk.len())
+                    .insert(&table, &columns, chunk, casts.as_deref())
                     .map_err(render_error)?;
-                let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
                 inserted += self.tx().run_with(&sql, &params).await.map_err(db_error)?;
             }
             Ok(inserted)

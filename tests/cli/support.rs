@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, Connection, Row};
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -289,5 +289,156 @@ impl Db {
 
     pub fn heads(&self) -> Vec<String> {
         self.rows("SELECT version_num FROM retort_version ORDER BY version_num")
+    }
+}
+
+/// A database server of the full suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Postgres,
+    MySql,
+}
+
+impl Server {
+    fn env(self) -> &'static str {
+        match self {
+            Server::Postgres => "RETORT_TEST_POSTGRES_URL",
+            Server::MySql => "RETORT_TEST_MYSQL_URL",
+        }
+    }
+}
+
+/// A fresh database on a real server, so that tests run in parallel. The server comes
+/// from `RETORT_TEST_POSTGRES_URL` / `RETORT_TEST_MYSQL_URL` (scripts/test.sh starts
+/// private ones); without it the test fails: the full suite never skips a server.
+pub struct ServerDb {
+    pub server: Server,
+    pub url: String,
+}
+
+impl ServerDb {
+    pub fn fresh(server: Server) -> ServerDb {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin = std::env::var(server.env()).unwrap_or_else(|_| {
+            panic!(
+                "{} is not set: run the suite with scripts/test.sh, which starts PostgreSQL and MariaDB",
+                server.env()
+            )
+        });
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("retort_t{}_{n}", std::process::id());
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(b, _)| b)
+            .to_owned();
+        let db = ServerDb {
+            server,
+            url: admin.clone(),
+        };
+        db.exec(&format!("DROP DATABASE IF EXISTS {name}"));
+        db.exec(&format!("CREATE DATABASE {name}"));
+        ServerDb {
+            server,
+            url: format!("{base}/{name}"),
+        }
+    }
+
+    /// Runs statements (no results).
+    pub fn exec(&self, sql: &str) {
+        let _ = self.query(sql);
+    }
+
+    /// Rows as strings ("NULL" for null), one string per row, columns joined by '|'.
+    pub fn rows(&self, sql: &str) -> Vec<String> {
+        self.query(sql)
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    }
+
+    fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sql = sql.to_owned();
+        rt.block_on(async {
+            match self.server {
+                Server::Postgres => {
+                    let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                    rows.iter()
+                        .map(|r| {
+                            (0..r.len())
+                                .map(|i| {
+                                    let raw = r.try_get_raw(i).unwrap();
+                                    (!sqlx::ValueRef::is_null(&raw))
+                                        .then(|| raw.as_str().unwrap().to_owned())
+                                })
+                                .collect()
+                        })
+                        .collect()
+                }
+                Server::MySql => {
+                    let mut conn = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                    rows.iter()
+                        .map(|r| {
+                            (0..r.len())
+                                .map(|i| r.try_get_unchecked::<Option<String>, _>(i).unwrap())
+                                .collect()
+                        })
+                        .collect()
+                }
+            }
+        })
+    }
+
+    /// Tables of the database, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        self.rows(match self.server {
+            Server::Postgres => "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+            Server::MySql => "SELECT table_name FROM information_schema.tables WHERE table_schema = database() ORDER BY 1",
+        })
+    }
+
+    /// A table's columns as `name type nullable`, in order.
+    pub fn columns(&self, table: &str) -> Vec<String> {
+        self.rows(&match self.server {
+            Server::Postgres => format!(
+                "SELECT column_name || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name = '{table}' ORDER BY ordinal_position"
+            ),
+            Server::MySql => format!(
+                "SELECT CONCAT(column_name, ' ', data_type, ' ', is_nullable) FROM information_schema.columns \
+                 WHERE table_schema = database() AND table_name = '{table}' ORDER BY ordinal_position"
+            ),
+        })
+    }
+
+    pub fn heads(&self) -> Vec<String> {
+        self.rows("SELECT version_num FROM retort_version ORDER BY version_num")
+    }
+}
+
+impl Project {
+    /// The same project pointed at another database URL.
+    pub fn use_url(&self, url: &str) {
+        let path = self.path().join("retort.toml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("url = \"sqlite:app.db\"", &format!("url = {url:?}"));
+        std::fs::write(path, text).unwrap();
     }
 }

@@ -13,7 +13,13 @@ struct LowercaseEmails;
 
 impl Revision for LowercaseEmails {
     fn upgrade() -> Result<()> {
-        let changed = execute("UPDATE users SET email = LOWER(email) WHERE email <> LOWER(email)", params![])?;
+        // MySQL/MariaDB compare with a case-insensitive collation by default: compare bytes.
+        let differs = if dialect() == Dialect::Mysql {
+            "BINARY email <> BINARY LOWER(email)"
+        } else {
+            "email <> LOWER(email)"
+        };
+        let changed = execute(&format!("UPDATE users SET email = LOWER(email) WHERE {differs}"), params![])?;
         log(LogLevel::Info, &format!("lower-cased {changed} emails"));
         Ok(())
     }
