@@ -338,18 +338,27 @@ impl Dialect {
         ))
     }
 
-    pub fn add_column(self, table: &str, col: &Column) -> Result<String, RenderError> {
+    pub fn add_column(self, table: &str, col: &Column) -> Result<Vec<String>, RenderError> {
         if col.primary_key {
             return Err(RenderError::Unsupported(format!(
                 "adding primary-key column {:?} to an existing table",
                 col.name
             )));
         }
-        Ok(format!(
+        let mut statements = vec![format!(
             "ALTER TABLE {} ADD COLUMN {}",
             self.ident(table)?,
             self.column_def(col, false)?
-        ))
+        )];
+        if let (Some(comment), Dialect::Postgres) = (&col.comment, self) {
+            statements.push(format!(
+                "COMMENT ON COLUMN {}.{} IS {}",
+                self.ident(table)?,
+                self.ident(&col.name)?,
+                string_literal(comment, self)
+            ));
+        }
+        Ok(statements)
     }
 
     pub fn drop_column(self, table: &str, column: &str) -> Result<String, RenderError> {

@@ -498,6 +498,7 @@ pub fn db_error(e: sqlx::Error) -> Error {
                 || db.is_foreign_key_violation()
                 || db.is_check_violation()
                 || lower.contains("constraint failed")
+                || (lower.contains("constraint") && lower.contains("failed for"))
             {
                 Error::ConstraintViolation(message)
             } else if lower.contains("no such")
@@ -579,7 +580,7 @@ impl Host for OpState {
         table: String,
         column: Column,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let sql = self.dialect.add_column(&table, &column).map(|s| vec![s]);
+        let sql = self.dialect.add_column(&table, &column);
         Ok(self
             .ddl(format!("add-column {table}.{}", column.name), sql)
             .await)

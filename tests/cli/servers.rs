@@ -227,3 +227,162 @@ fn connection_errors_are_one_clear_line_without_the_password() {
     assert!(err.contains("no such database"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// Runs the op catalogue fixture on one database and checks what it left.
+fn catalogue_on(
+    p: &Project,
+    tables: impl Fn() -> Vec<String>,
+    columns: impl Fn(&str) -> Vec<String>,
+) {
+    p.add(&fixture("catalogue"));
+    p.ok(&["upgrade", "head"]);
+    let t = tables();
+    for table in ["kinds_renamed", "other", "parent"] {
+        assert!(t.contains(&table.to_string()), "{table} missing from {t:?}");
+    }
+    assert!(!t.contains(&"kinds".to_string()), "{t:?}");
+    let names: Vec<String> = columns("kinds_renamed")
+        .into_iter()
+        .map(|c| c.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert!(
+        names.contains(&"label".to_string()) && !names.contains(&"varchar_col".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"extra".to_string()), "{names:?}");
+    p.ok(&["downgrade", "base"]);
+    let t = tables();
+    assert!(
+        t.iter()
+            .all(|t| t.starts_with("retort_") || t == "sqlite_sequence"),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn op_catalogue_on_sqlite() {
+    let p = Project::new();
+    let db = p.db();
+    catalogue_on(&p, || db.tables(), |t| db.columns(t));
+}
+
+#[test]
+fn op_catalogue_on_postgres() {
+    let db = ServerDb::fresh(Server::Postgres);
+    let p = Project::new();
+    p.use_url(&db.url);
+    p.add(&fixture("catalogue"));
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(
+        db.rows(
+            "SELECT conname::text, contype::text FROM pg_constraint WHERE conrelid IN ('kinds_renamed'::regclass, 'parent'::regclass) ORDER BY 1"
+        ),
+        [
+            "ck_kinds_positive|c",
+            "fk_kinds_parent|f",
+            "kinds_pkey|p",
+            "parent_code_key|u",
+            "parent_pkey|p",
+            "uq_kinds_pair|u"
+        ]
+    );
+    assert_eq!(
+        db.rows("SELECT confdeltype::text, confupdtype::text FROM pg_constraint WHERE conname = 'fk_kinds_parent'"),
+        ["c|r"]
+    );
+    assert_eq!(
+        db.rows(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'kinds_renamed' ORDER BY 1"
+        ),
+        ["ix_kinds_big", "kinds_pkey", "uq_kinds_pair"]
+    );
+    assert_eq!(
+        db.rows(
+            "SELECT col_description('kinds_renamed'::regclass, (SELECT attnum FROM pg_attribute \
+             WHERE attrelid = 'kinds_renamed'::regclass AND attname = 'label')), obj_description('parent'::regclass)"
+        ),
+        ["a label|parents of kinds"]
+    );
+    assert_eq!(
+        db.rows(
+            "SELECT column_name::text, data_type::text, is_nullable::text, coalesce(column_default::text, '-') FROM information_schema.columns \
+             WHERE table_name = 'kinds_renamed' AND column_name IN ('small_col', 'char_col', 'label', 'numeric_col', 'json_col', 'uuid_col', 'tstz_col', 'blob_col') ORDER BY 1"
+        ),
+        [
+            "blob_col|bytea|YES|-",
+            "char_col|character|NO|-",
+            "json_col|jsonb|YES|-",
+            "label|character varying|YES|-",
+            "numeric_col|numeric|YES|1",
+            "small_col|integer|YES|-",
+            "tstz_col|timestamp with time zone|YES|-",
+            "uuid_col|uuid|YES|-"
+        ]
+    );
+    assert_eq!(
+        db.rows("SELECT numeric_col::text, json_col->>'a', uuid_col::text, ts_col::text FROM kinds_renamed WHERE id = 1"),
+        ["12.34|1|123e4567-e89b-12d3-a456-426614174000|2024-01-02 10:11:12"]
+    );
+    p.ok(&["downgrade", "base"]);
+    assert_eq!(db.tables(), ["retort_log", "retort_version"]);
+    // Also through the generic table checks.
+    let again = Project::new();
+    let db2 = ServerDb::fresh(Server::Postgres);
+    again.use_url(&db2.url.replacen("postgres://", "postgresql://", 1));
+    catalogue_on(&again, || db2.tables(), |t| db2.columns(t));
+}
+
+#[test]
+fn op_catalogue_on_mariadb() {
+    let db = ServerDb::fresh(Server::MySql);
+    let p = Project::new();
+    p.use_url(&db.url.replacen("mysql://", "mariadb://", 1));
+    p.add(&fixture("catalogue"));
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(
+        db.rows(
+            "SELECT constraint_name, constraint_type FROM information_schema.table_constraints \
+             WHERE constraint_schema = database() AND table_name IN ('kinds_renamed', 'parent') ORDER BY 1, 2"
+        ),
+        // (MariaDB's JSON is LONGTEXT with a json_valid CHECK named after the column.)
+        [
+            "ck_kinds_positive|CHECK",
+            "code|UNIQUE",
+            "fk_kinds_parent|FOREIGN KEY",
+            "ix_kinds_big|UNIQUE",
+            "json_col|CHECK",
+            "PRIMARY|PRIMARY KEY",
+            "PRIMARY|PRIMARY KEY",
+            "uq_kinds_pair|UNIQUE"
+        ]
+    );
+    assert_eq!(
+        db.rows(
+            "SELECT delete_rule, update_rule FROM information_schema.referential_constraints \
+             WHERE constraint_schema = database() AND constraint_name = 'fk_kinds_parent'"
+        ),
+        ["CASCADE|RESTRICT"]
+    );
+    assert_eq!(
+        db.rows(
+            "SELECT column_name, column_type, is_nullable, coalesce(column_default, '-'), column_comment FROM information_schema.columns \
+             WHERE table_schema = database() AND table_name = 'kinds_renamed' \
+             AND column_name IN ('small_col', 'char_col', 'label', 'numeric_col', 'uuid_col', 'tstz_col', 'blob_col') ORDER BY 1"
+        ),
+        [
+            "blob_col|longblob|YES|NULL|",
+            "char_col|char(2)|NO|-|",
+            "label|varchar(50)|YES|NULL|a label",
+            "numeric_col|decimal(10,2)|YES|1.00|",
+            "small_col|int(11)|YES|NULL|",
+            "tstz_col|timestamp(6)|YES|NULL|",
+            "uuid_col|char(36)|YES|NULL|"
+        ]
+    );
+    assert_eq!(
+        db.rows("SELECT numeric_col, json_value(json_col, '$.a'), text_col FROM kinds_renamed WHERE id = 1"),
+        ["12.34|1|it's \u{e9}\\ text"]
+    );
+    p.ok(&["downgrade", "base"]);
+    assert_eq!(db.tables(), ["retort_log", "retort_version"]);
+}
