@@ -10,9 +10,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
+use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{
     AssertSqlSafe, Column as _, Connection as _, Executor as _, MySql, MySqlPool, PgPool, Postgres,
     Row as _, Sqlite, SqlitePool, Statement as _, Transaction, TypeInfo, ValueRef,
@@ -93,6 +93,25 @@ fn connect_reason(e: &sqlx::Error, url: &str) -> String {
     }
 }
 
+/// A one-connection pool, after one direct connection: a pool retries until its timeout
+/// and then reports only that, where a single attempt says why (refused, password,
+/// unknown database).
+async fn open<O>(
+    options: O,
+    timeout: Duration,
+) -> Result<sqlx::Pool<<O::Connection as sqlx::Connection>::Database>, sqlx::Error>
+where
+    O: sqlx::ConnectOptions,
+    O::Connection: Sized,
+{
+    options.connect().await?.close().await?;
+    sqlx::pool::PoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(timeout)
+        .connect_with(options)
+        .await
+}
+
 #[derive(Debug, Clone)]
 enum Pool {
     Sqlite(SqlitePool),
@@ -108,20 +127,22 @@ pub struct Backend {
     url: String,
 }
 
-/// The transaction one revision runs in.
+/// The transaction one revision runs in, or the script it is rendered into.
 pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
     MySql(Transaction<'static, MySql>),
+    Script(Box<Script>),
 }
 
-/// Runs the same code on whichever transaction this is.
+/// Runs the same code on whichever database transaction this is; `$s` gets the script.
 macro_rules! on_tx {
-    ($tx:expr, $t:ident => $body:expr) => {
+    ($tx:expr, $t:ident => $body:expr, $s:ident => $offline:expr) => {
         match $tx {
             Tx::Sqlite($t) => $body,
             Tx::Postgres($t) => $body,
             Tx::MySql($t) => $body,
+            Tx::Script($s) => $offline,
         }
     };
 }
@@ -144,6 +165,84 @@ macro_rules! bind_values {
     }};
 }
 
+/// A run that writes SQL instead of executing it (`--sql`): no database is opened.
+pub struct Script {
+    pub dialect: Dialect,
+    /// Statements of the revision being rendered.
+    pub statements: Vec<String>,
+    /// False while replaying earlier revisions only to learn their schema.
+    pub recording: bool,
+    /// SQLite: the schema so far in an in-memory database, which table rebuilds read.
+    model: Option<sqlx::SqliteConnection>,
+    /// MySQL/MariaDB: columns and constraints so far, for `MODIFY COLUMN` and drops.
+    pub schema: crate::schema::Schema,
+}
+
+fn offline_error(what: &str) -> sqlx::Error {
+    sqlx::Error::Protocol(format!(
+        "{what} needs a database; none is opened with --sql"
+    ))
+}
+
+impl Script {
+    pub async fn new(dialect: Dialect) -> Result<Script, sqlx::Error> {
+        let model = match dialect {
+            Dialect::Sqlite => Some(
+                sqlx::ConnectOptions::connect(
+                    &SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(false),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let mut script = Script {
+            dialect,
+            statements: Vec::new(),
+            recording: false,
+            model,
+            schema: Default::default(),
+        };
+        // The model needs the ledger too, for the ledger writes each revision renders.
+        for sql in ledger_tables(dialect) {
+            script.run(&sql).await?;
+        }
+        script.recording = true;
+        Ok(script)
+    }
+
+    async fn run(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+        if let Some(model) = &mut self.model {
+            sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                .execute(&mut *model)
+                .await?;
+        }
+        if self.recording {
+            self.statements.push(sql.to_owned());
+        }
+        Ok(0)
+    }
+
+    async fn strings(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
+        let Some(model) = &mut self.model else {
+            return Err(offline_error("reading the catalog"));
+        };
+        let rows = bind_values!(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
+            .fetch_all(&mut *model)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.try_get::<Option<String>, _>(i))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 impl Backend {
     pub async fn connect(url: &str) -> Result<Backend, BackendError> {
         let dialect =
@@ -154,8 +253,6 @@ impl Backend {
             reason: connect_reason(&e, &shown),
         };
         let timeout = Duration::from_secs(10);
-        // One direct connection first: a pool retries until its timeout and then reports
-        // only that, where a single attempt reports why (refused, password, database).
         let pool = match dialect {
             Dialect::Sqlite => {
                 // Foreign keys stay off while migrating, as SQLite's table rebuild
@@ -165,50 +262,17 @@ impl Backend {
                     .create_if_missing(true)
                     .foreign_keys(false)
                     .busy_timeout(Duration::from_secs(30));
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(1)
-                        .acquire_timeout(timeout)
-                        .connect_with(options)
-                        .await
-                        .map_err(fail)?,
-                )
+                Pool::Sqlite(open(options, timeout).await.map_err(fail)?)
             }
             Dialect::Postgres => {
                 let normalized = url.replacen("postgresql://", "postgres://", 1);
                 let options = PgConnectOptions::from_str(&normalized).map_err(fail)?;
-                sqlx::PgConnection::connect_with(&options)
-                    .await
-                    .map_err(fail)?
-                    .close()
-                    .await
-                    .map_err(fail)?;
-                Pool::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(1)
-                        .acquire_timeout(timeout)
-                        .connect_with(options)
-                        .await
-                        .map_err(fail)?,
-                )
+                Pool::Postgres(open(options, timeout).await.map_err(fail)?)
             }
             Dialect::Mysql => {
                 let normalized = url.replacen("mariadb://", "mysql://", 1);
                 let options = MySqlConnectOptions::from_str(&normalized).map_err(fail)?;
-                sqlx::MySqlConnection::connect_with(&options)
-                    .await
-                    .map_err(fail)?
-                    .close()
-                    .await
-                    .map_err(fail)?;
-                Pool::MySql(
-                    MySqlPoolOptions::new()
-                        .max_connections(1)
-                        .acquire_timeout(timeout)
-                        .connect_with(options)
-                        .await
-                        .map_err(fail)?,
-                )
+                Pool::MySql(open(options, timeout).await.map_err(fail)?)
             }
         };
         Ok(Backend {
@@ -224,10 +288,6 @@ impl Backend {
 
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    fn ph(&self, n: usize) -> String {
-        self.dialect.placeholder(n)
     }
 
     /// True when the ledger's version table exists.
@@ -302,18 +362,7 @@ impl Backend {
             Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(err)?),
             Pool::MySql(p) => Tx::MySql(p.begin().await.map_err(err)?),
         };
-        let id = match self.dialect {
-            Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
-            Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
-            Dialect::Mysql => "BIGINT AUTO_INCREMENT PRIMARY KEY",
-        };
-        let ledger = [
-            "CREATE TABLE IF NOT EXISTS retort_version (\n    version_num VARCHAR(32) NOT NULL PRIMARY KEY\n)".to_owned(),
-            format!(
-                "CREATE TABLE IF NOT EXISTS retort_log (\n    id {id},\n    revision VARCHAR(32) NOT NULL,\n    direction VARCHAR(10) NOT NULL,\n    status VARCHAR(10) NOT NULL,\n    sha256 CHAR(64) NOT NULL,\n    message TEXT NOT NULL,\n    detail TEXT NOT NULL,\n    started_at VARCHAR(40) NOT NULL,\n    finished_at VARCHAR(40) NOT NULL\n)"
-            ),
-        ];
-        for sql in ledger {
+        for sql in ledger_tables(self.dialect) {
             tx.run(&sql)
                 .await
                 .map_err(query_err("creating the ledger tables"))?;
@@ -350,38 +399,12 @@ impl Backend {
     /// Replaces the version table's rows with `entry.heads` (unless the entry records a
     /// failure), logs, and commits.
     async fn record(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
-        let record = query_err(format!("recording {} in the ledger", entry.revision));
-        if entry.status != "failed" {
-            tx.run("DELETE FROM retort_version")
-                .await
-                .map_err(&record)?;
-            for head in entry.heads {
-                let sql = format!(
-                    "INSERT INTO retort_version (version_num) VALUES ({})",
-                    self.ph(1)
-                );
-                tx.run_with(&sql, &[Value::Text(head.clone())])
-                    .await
-                    .map_err(&record)?;
-            }
-        }
-        let marks: Vec<String> = (1..=8).map(|n| self.ph(n)).collect();
-        let sql = format!(
-            "INSERT INTO retort_log (revision, direction, status, sha256, message, detail, started_at, finished_at) VALUES ({})",
-            marks.join(", ")
-        );
-        let values = [
-            entry.revision,
-            entry.direction,
-            entry.status,
-            entry.sha256,
-            entry.message,
-            entry.detail,
-            &entry.started_at,
-            &now(),
-        ]
-        .map(|s| Value::Text(s.to_owned()));
-        tx.run_with(&sql, &values).await.map_err(&record)?;
+        write_ledger(&mut tx, self.dialect, entry)
+            .await
+            .map_err(query_err(format!(
+                "recording {} in the ledger",
+                entry.revision
+            )))?;
         tx.commit().await.map_err(query_err("committing"))
     }
 
@@ -461,31 +484,91 @@ pub struct LogEntry<'a> {
     pub started_at: String,
 }
 
+/// The ledger tables, created when missing (docs/ledger.md).
+pub fn ledger_tables(dialect: Dialect) -> [String; 2] {
+    let id = match dialect {
+        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+        Dialect::Mysql => "BIGINT AUTO_INCREMENT PRIMARY KEY",
+    };
+    [
+        "CREATE TABLE IF NOT EXISTS retort_version (\n    version_num VARCHAR(32) NOT NULL PRIMARY KEY\n)".to_owned(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS retort_log (\n    id {id},\n    revision VARCHAR(32) NOT NULL,\n    direction VARCHAR(10) NOT NULL,\n    status VARCHAR(10) NOT NULL,\n    sha256 CHAR(64) NOT NULL,\n    message TEXT NOT NULL,\n    detail TEXT NOT NULL,\n    started_at VARCHAR(40) NOT NULL,\n    finished_at VARCHAR(40) NOT NULL\n)"
+        ),
+    ]
+}
+
+/// Writes a step to the ledger: the version table's rows become `entry.heads` (unless
+/// the entry records a failure) and the log gains a row. Online the values are bound;
+/// in a script they become literals.
+pub async fn write_ledger(
+    tx: &mut Tx,
+    dialect: Dialect,
+    entry: &LogEntry<'_>,
+) -> Result<(), sqlx::Error> {
+    if entry.status != "failed" {
+        tx.run("DELETE FROM retort_version").await?;
+        for head in entry.heads {
+            let sql = format!(
+                "INSERT INTO retort_version (version_num) VALUES ({})",
+                dialect.placeholder(1)
+            );
+            tx.run_with(&sql, &[Value::Text(head.clone())]).await?;
+        }
+    }
+    let marks: Vec<String> = (1..=8).map(|n| dialect.placeholder(n)).collect();
+    let sql = format!(
+        "INSERT INTO retort_log (revision, direction, status, sha256, message, detail, started_at, finished_at) VALUES ({})",
+        marks.join(", ")
+    );
+    let values = [
+        entry.revision,
+        entry.direction,
+        entry.status,
+        entry.sha256,
+        entry.message,
+        entry.detail,
+        &entry.started_at,
+        &now(),
+    ]
+    .map(|s| Value::Text(s.to_owned()));
+    tx.run_with(&sql, &values).await?;
+    Ok(())
+}
+
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Tx {
-    pub fn dialect(&self) -> Dialect {
+    /// The script, when this run renders SQL instead of executing it.
+    pub fn script(&mut self) -> Option<&mut Script> {
         match self {
-            Tx::Sqlite(_) => Dialect::Sqlite,
-            Tx::Postgres(_) => Dialect::Postgres,
-            Tx::MySql(_) => Dialect::Mysql,
+            Tx::Script(s) => Some(s),
+            _ => None,
         }
     }
 
     /// Runs one rendered statement without parameters.
     pub async fn run(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
         let query = AssertSqlSafe(sql.to_owned());
-        Ok(on_tx!(self, t => sqlx::query(query).execute(&mut **t).await?.rows_affected()))
+        Ok(
+            on_tx!(self, t => sqlx::query(query).execute(&mut **t).await?.rows_affected(), s => s.run(sql).await?),
+        )
     }
 
-    /// Runs a statement with bound parameters.
+    /// Runs a statement with bound parameters; a script gets them as literals.
     pub async fn run_with(&mut self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
-        let sql = AssertSqlSafe(sql.to_owned());
-        Ok(
-            on_tx!(self, t => bind_values!(sqlx::query(sql), params).execute(&mut **t).await?.rows_affected()),
-        )
+        let query = AssertSqlSafe(sql.to_owned());
+        Ok(on_tx!(
+            self,
+            t => bind_values!(sqlx::query(query), params).execute(&mut **t).await?.rows_affected(),
+            s => {
+                let inlined = s.dialect.inline(sql, params).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                s.run(&inlined).await?
+            }
+        ))
     }
 
     /// The result column names of a query, without running it.
@@ -494,7 +577,7 @@ impl Tx {
         Ok(on_tx!(self, t => {
             let statement = (&mut **t).prepare(sqlx::SqlSafeStr::into_sql_str(sql)).await?;
             statement.columns().iter().map(|c| c.name().to_owned()).collect()
-        }))
+        }, _s => return Err(offline_error("a query"))))
     }
 
     /// Rows of a statement run as plain text (no parameters), values by their type,
@@ -514,6 +597,7 @@ impl Tx {
                 let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
                 rows.iter().map(|r| mysql_values(r, skip)).collect()
             }
+            Tx::Script(_) => Err(offline_error("reading rows")),
         }
     }
 
@@ -530,11 +614,11 @@ impl Tx {
             rows.iter()
                 .map(|r| (0..r.len()).map(|i| r.try_get::<Option<String>, _>(i)).collect())
                 .collect()
-        })
+        }, s => s.strings(&sql.0, &values).await)
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        on_tx!(self, t => t.commit().await)
+        on_tx!(self, t => t.commit().await, _s => Ok(()))
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::backend::Backend;
 use crate::build;
 use crate::config::{self, Config};
+use crate::dialect::Dialect;
 use crate::graph::{Direction, Graph, Step};
 use crate::migrate::{Applied, History, Migrator};
 use crate::ops::LogSink;
@@ -105,21 +106,25 @@ pub enum Command {
         #[arg(short, long)]
         message: String,
     },
-    /// Apply revisions up to REV: head, heads, an id or prefix, +N.
+    /// Apply revisions up to REV: head, heads, an id or prefix, +N (with --sql, FROM:TO).
     Upgrade {
         #[arg(default_value = "head")]
         revision: String,
         /// Print the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        offline: Offline,
     },
-    /// Revert revisions down to REV: base, an id or prefix, -N.
+    /// Revert revisions down to REV: base, an id or prefix, -N (with --sql, FROM:TO).
     Downgrade {
         #[arg(allow_hyphen_values = true)]
         revision: String,
         /// Print the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        offline: Offline,
     },
     /// The database's applied heads.
     Current {
@@ -162,7 +167,53 @@ pub enum Command {
         /// Delete every row first, even ones naming unknown revisions.
         #[arg(long)]
         purge: bool,
+        #[command(flatten)]
+        offline: Offline,
     },
+}
+
+/// `--sql` and `--dialect`: render a script instead of touching a database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Offline {
+    /// Print the SQL to stdout instead of running it; no database is opened.
+    #[arg(long)]
+    sql: bool,
+    /// The dialect of the script (default: the database URL's scheme).
+    #[arg(long, value_enum, requires = "sql")]
+    dialect: Option<DialectArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DialectArg {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Offline {
+    /// The dialect of an offline run, if this is one.
+    fn dialect(&self, config: &Config, url: Option<&str>) -> Result<Option<Dialect>, Failure> {
+        if !self.sql {
+            return Ok(None);
+        }
+        if let Some(d) = self.dialect {
+            return Ok(Some(match d {
+                DialectArg::Sqlite => Dialect::Sqlite,
+                DialectArg::Postgres => Dialect::Postgres,
+                DialectArg::Mysql => Dialect::Mysql,
+            }));
+        }
+        let url = config.database_url(url).map_err(|_| {
+            usage(anyhow::anyhow!(
+                "--sql needs --dialect sqlite|postgres|mysql, or a database URL to take it from"
+            ))
+        })?;
+        Dialect::from_url(&url).map(Some).ok_or_else(|| {
+            usage(anyhow::anyhow!(
+                "cannot tell the dialect of {url:?}: pass --dialect"
+            ))
+        })
+    }
 }
 
 /// How a command failed: a usage/config problem (exit 2) or anything else (exit 1).
@@ -504,8 +555,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
-        Command::Stamp { revisions, purge } => {
+        Command::Stamp {
+            revisions,
+            purge,
+            offline,
+        } => {
             let history = History::load(&config.components_dir())?;
+            if let Some(d) = offline.dialect(&config, cli.url.as_deref())? {
+                let heads = history.graph.stamp_target(&revisions, &[])?;
+                print!("{}", crate::migrate::render_stamp(d, &heads).await?);
+                return Ok(());
+            }
             let backend = connect(&config, cli.url.as_deref()).await?;
             // With --purge, whatever the table holds is replaced unread.
             let current = if purge {
@@ -529,7 +589,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("{}", serde_json::to_string(&heads)?);
             }
         }
-        Command::Upgrade { revision, dry_run } => {
+        Command::Upgrade {
+            revision,
+            dry_run,
+            offline,
+        } => {
+            if let Some(d) = offline.dialect(&config, cli.url.as_deref())? {
+                return render(&config, d, &revision, Direction::Up).await;
+            }
             migrate(
                 &config,
                 cli.url.as_deref(),
@@ -540,7 +607,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await?;
         }
-        Command::Downgrade { revision, dry_run } => {
+        Command::Downgrade {
+            revision,
+            dry_run,
+            offline,
+        } => {
+            if let Some(d) = offline.dialect(&config, cli.url.as_deref())? {
+                return render(&config, d, &revision, Direction::Down).await;
+            }
             migrate(
                 &config,
                 cli.url.as_deref(),
@@ -659,6 +733,66 @@ fn text_graph(nodes: &[&crate::graph::Node], lines: &[String]) -> Vec<String> {
     out
 }
 
+/// Guest log lines go to stderr, attributed to their revision.
+fn guest_log() -> LogSink {
+    Arc::new(|revision: &str, level: LogLevel, message: &str| {
+        let level = match level {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        eprintln!("  [{revision}] {level}: {message}");
+    })
+}
+
+/// `upgrade --sql` / `downgrade --sql`: the script on stdout, no database opened.
+async fn render(
+    config: &Config,
+    dialect: Dialect,
+    range: &str,
+    direction: Direction,
+) -> Result<(), Failure> {
+    let history = History::load(&config.components_dir())?;
+    let graph = &history.graph;
+    let (from, to) = match (range.split_once(':'), direction) {
+        (Some((from, to)), _) => (from, to),
+        (None, Direction::Up) => ("base", range),
+        (None, Direction::Down) => {
+            return Err(usage(anyhow::anyhow!(
+                "downgrade --sql needs a range FROM:TO (e.g. head:base): there is no database to start from"
+            )));
+        }
+    };
+    let start = match from {
+        "" | "base" => Vec::new(),
+        spec => graph.upgrade_target(spec, &[])?,
+    };
+    let steps = match direction {
+        Direction::Up => {
+            let target = graph.upgrade_target(to, &start)?;
+            crate::graph::plan_upgrade(graph, &start, &target)
+        }
+        Direction::Down => {
+            crate::graph::plan_downgrade(graph, &graph.downgrade_removal(to, &start)?)
+        }
+    };
+    let log = guest_log();
+    let plan = crate::migrate::ScriptPlan {
+        dialect,
+        start,
+        steps,
+        command: match direction {
+            Direction::Up => "upgrade",
+            Direction::Down => "downgrade",
+        },
+    };
+    let script = crate::migrate::render_script(config, &history, &plan, log).await?;
+    print!("{script}");
+    Ok(())
+}
+
 /// Writes a revision source for `revision` or `merge`.
 fn scaffold(config: &Config, request: &build::NewRevision, json_out: bool) -> Result<(), Failure> {
     let path = build::scaffold(config, request)?;
@@ -684,16 +818,7 @@ async fn migrate(
 ) -> Result<(), Failure> {
     let history = History::load(&config.components_dir())?;
     let backend = connect(config, url).await?;
-    let log: LogSink = Arc::new(|revision: &str, level: LogLevel, message: &str| {
-        let level = match level {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        };
-        eprintln!("  [{revision}] {level}: {message}");
-    });
+    let log = guest_log();
     let progress = Box::new(
         |step: &Step, rev: &revision::Revision, done: Option<&Applied>| match done {
             None => {

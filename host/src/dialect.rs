@@ -265,13 +265,31 @@ impl Dialect {
         Ok(statements)
     }
 
-    pub fn foreign_key(self, table: &str, fk: &ForeignKey) -> Result<String, RenderError> {
-        let name = fk.name.clone().unwrap_or_else(|| {
+    /// A foreign key's name: its own, or `fk_TABLE_COLUMNS_REFERRED` (63 characters at most).
+    pub fn foreign_key_name(self, table: &str, fk: &ForeignKey) -> String {
+        truncate(&fk.name.clone().unwrap_or_else(|| {
             format!("fk_{table}_{}_{}", fk.columns.join("_"), fk.referred_table)
-        });
+        }))
+    }
+
+    /// A unique constraint's name: its own, or `uq_TABLE_COLUMNS`.
+    pub fn unique_name(self, table: &str, uq: &UniqueConstraint) -> String {
+        truncate(
+            &uq.name
+                .clone()
+                .unwrap_or_else(|| format!("uq_{table}_{}", uq.columns.join("_"))),
+        )
+    }
+
+    /// A check constraint's name: its own, or `ck_TABLE`.
+    pub fn check_name(self, table: &str, ck: &CheckConstraint) -> String {
+        truncate(&ck.name.clone().unwrap_or_else(|| format!("ck_{table}")))
+    }
+
+    pub fn foreign_key(self, table: &str, fk: &ForeignKey) -> Result<String, RenderError> {
         Ok(format!(
             "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){}{}",
-            self.ident(&truncate(&name))?,
+            self.ident(&self.foreign_key_name(table, fk))?,
             self.idents(&fk.columns)?,
             self.ident(&fk.referred_table)?,
             self.idents(&fk.referred_columns)?,
@@ -285,13 +303,9 @@ impl Dialect {
         table: &str,
         uq: &UniqueConstraint,
     ) -> Result<String, RenderError> {
-        let name = uq
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("uq_{table}_{}", uq.columns.join("_")));
         Ok(format!(
             "CONSTRAINT {} UNIQUE ({})",
-            self.ident(&truncate(&name))?,
+            self.ident(&self.unique_name(table, uq))?,
             self.idents(&uq.columns)?
         ))
     }
@@ -301,10 +315,9 @@ impl Dialect {
         table: &str,
         ck: &CheckConstraint,
     ) -> Result<String, RenderError> {
-        let name = ck.name.clone().unwrap_or_else(|| format!("ck_{table}"));
         Ok(format!(
             "CONSTRAINT {} CHECK ({})",
-            self.ident(&truncate(&name))?,
+            self.ident(&self.check_name(table, ck))?,
             self.expression(&ck.expression)?
         ))
     }

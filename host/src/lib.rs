@@ -17,6 +17,7 @@ pub mod ops;
 pub mod rebuild;
 pub mod revision;
 pub mod sandbox;
+pub mod schema;
 
 mod generated {
     wasmtime::component::bindgen!({

@@ -80,6 +80,24 @@ impl OpState {
         self.tx.take()
     }
 
+    /// True when rendering a script (`--sql`) rather than running against a database.
+    pub fn offline(&self) -> bool {
+        matches!(self.tx, Some(Tx::Script(_)))
+    }
+
+    /// The schema model of an offline run.
+    fn model(&mut self) -> Option<&mut crate::schema::Schema> {
+        self.tx.as_mut().and_then(Tx::script).map(|s| &mut s.schema)
+    }
+
+    /// Keeps the offline schema model up to date after an op succeeded.
+    fn track(&mut self, ok: bool, update: impl FnOnce(&mut crate::schema::Schema, Dialect)) {
+        let d = self.dialect;
+        if ok && let Some(model) = self.model() {
+            update(model, d);
+        }
+    }
+
     fn tx(&mut self) -> &mut Tx {
         self.tx
             .as_mut()
@@ -89,7 +107,7 @@ impl OpState {
     /// Before an op: on PostgreSQL a savepoint, so that a failed op does not abort the
     /// whole transaction and the guest can recover from the error.
     async fn op_start(&mut self) -> Result<(), Error> {
-        if self.dialect == Dialect::Postgres {
+        if self.dialect == Dialect::Postgres && !self.offline() {
             self.tx()
                 .run("SAVEPOINT retort_op")
                 .await
@@ -100,7 +118,7 @@ impl OpState {
 
     /// Records an op's outcome, ends its savepoint and hands the guest its result.
     async fn outcome<T>(&mut self, what: String, result: Result<T, Error>) -> Result<T, Error> {
-        if self.dialect == Dialect::Postgres {
+        if self.dialect == Dialect::Postgres && !self.offline() {
             let end = if result.is_ok() {
                 "RELEASE SAVEPOINT retort_op"
             } else {
@@ -378,16 +396,31 @@ impl OpState {
         default: Option<Option<String>>,
     ) -> Result<(), Error> {
         let d = Dialect::Mysql;
-        let rows = self
-            .tx()
-            .strings(
-                "SELECT COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT \
-                 FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-                &[table, column],
-            )
-            .await
-            .map_err(db_error)?;
+        let rows = if self.offline() {
+            // The model answers what information_schema would, in the same shape.
+            let known = self.model().and_then(|m| m.column(table, column).cloned());
+            known
+                .map(|c| {
+                    vec![vec![
+                        Some(c.ty),
+                        Some(if c.nullable { "YES" } else { "NO" }.to_owned()),
+                        c.default.map(|e| format!("({e})")),
+                        c.autoincrement.then(|| "auto_increment".to_owned()),
+                        c.comment,
+                    ]]
+                })
+                .unwrap_or_default()
+        } else {
+            self.tx()
+                .strings(
+                    "SELECT COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT \
+                     FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+                    &[table, column],
+                )
+                .await
+                .map_err(db_error)?
+        };
         let Some(row) = rows.into_iter().next() else {
             return Err(Error::NotFound(format!("column {table}.{column}")));
         };
@@ -429,19 +462,24 @@ impl OpState {
     /// MySQL/MariaDB drop each kind of constraint with its own syntax.
     async fn mysql_drop_constraint(&mut self, table: &str, name: &str) -> Result<(), Error> {
         let d = Dialect::Mysql;
-        let rows = self
-            .tx()
-            .strings(
-                "SELECT CONSTRAINT_TYPE FROM information_schema.TABLE_CONSTRAINTS \
-                 WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?",
-                &[table, name],
-            )
-            .await
-            .map_err(db_error)?;
-        let kind = rows
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next().flatten());
+        let kind = if self.offline() {
+            self.model()
+                .and_then(|m| m.constraint_kind(table, name))
+                .map(str::to_owned)
+        } else {
+            let rows = self
+                .tx()
+                .strings(
+                    "SELECT CONSTRAINT_TYPE FROM information_schema.TABLE_CONSTRAINTS \
+                     WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?",
+                    &[table, name],
+                )
+                .await
+                .map_err(db_error)?;
+            rows.into_iter()
+                .next()
+                .and_then(|r| r.into_iter().next().flatten())
+        };
         let t = d.ident(table).map_err(render_error)?;
         let n = d.ident(name).map_err(render_error)?;
         let sql = match kind.as_deref() {
@@ -538,7 +576,7 @@ impl Host for OpState {
     }
 
     async fn is_offline(&mut self) -> wasmtime::Result<bool> {
-        Ok(false)
+        Ok(self.offline())
     }
 
     async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
@@ -551,14 +589,20 @@ impl Host for OpState {
 
     async fn create_table(&mut self, table: Table) -> wasmtime::Result<Result<(), Error>> {
         let statements = self.dialect.create_table(&table);
-        Ok(self
+        let result = self
             .ddl(format!("create-table {}", table.name), statements)
-            .await)
+            .await;
+        self.track(result.is_ok(), |m, d| {
+            let _ = m.create_table(d, &table);
+        });
+        Ok(result)
     }
 
     async fn drop_table(&mut self, name: String) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.drop_table(&name).map(|s| vec![s]);
-        Ok(self.ddl(format!("drop-table {name}"), sql).await)
+        let result = self.ddl(format!("drop-table {name}"), sql).await;
+        self.track(result.is_ok(), |m, _| m.drop_table(&name));
+        Ok(result)
     }
 
     async fn rename_table(
@@ -570,9 +614,11 @@ impl Host for OpState {
             .dialect
             .rename_table(&old_name, &new_name)
             .map(|s| vec![s]);
-        Ok(self
+        let result = self
             .ddl(format!("rename-table {old_name} -> {new_name}"), sql)
-            .await)
+            .await;
+        self.track(result.is_ok(), |m, _| m.rename_table(&old_name, &new_name));
+        Ok(result)
     }
 
     async fn add_column(
@@ -581,9 +627,13 @@ impl Host for OpState {
         column: Column,
     ) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.add_column(&table, &column);
-        Ok(self
+        let result = self
             .ddl(format!("add-column {table}.{}", column.name), sql)
-            .await)
+            .await;
+        self.track(result.is_ok(), |m, d| {
+            let _ = m.add_column(d, &table, &column);
+        });
+        Ok(result)
     }
 
     async fn drop_column(
@@ -592,7 +642,9 @@ impl Host for OpState {
         column: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.drop_column(&table, &column).map(|s| vec![s]);
-        Ok(self.ddl(format!("drop-column {table}.{column}"), sql).await)
+        let result = self.ddl(format!("drop-column {table}.{column}"), sql).await;
+        self.track(result.is_ok(), |m, _| m.drop_column(&table, &column));
+        Ok(result)
     }
 
     async fn alter_column(
@@ -677,22 +729,41 @@ impl Host for OpState {
             }
         }
         .await;
-        Ok(self.outcome(what, result).await)
+        let result = self.outcome(what, result).await;
+        self.track(result.is_ok(), |m, d| {
+            let new_type = changes
+                .new_type
+                .as_ref()
+                .and_then(|t| d.column_type(t, false).ok());
+            let default = changes
+                .server_default
+                .as_ref()
+                .map(|e| e.as_ref().and_then(|e| d.expression(e).ok()));
+            m.alter_column(
+                &table,
+                &column,
+                changes.new_name.as_deref(),
+                new_type.as_deref(),
+                changes.nullable,
+                default.as_ref().map(|e| e.as_deref()),
+            );
+        });
+        Ok(result)
     }
 
     async fn create_index(&mut self, index: Index) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.create_index(&index).map(|s| vec![s]);
-        Ok(self
-            .ddl(
-                format!(
-                    "create-index {} on {}({})",
-                    index.name,
-                    index.table,
-                    names(&index.columns)
-                ),
-                sql,
-            )
-            .await)
+        let what = format!(
+            "create-index {} on {}({})",
+            index.name,
+            index.table,
+            names(&index.columns)
+        );
+        let result = self.ddl(what, sql).await;
+        self.track(result.is_ok() && index.unique, |m, _| {
+            m.add_constraint(&index.table, index.name.clone(), crate::schema::UNIQUE)
+        });
+        Ok(result)
     }
 
     async fn drop_index(
@@ -701,7 +772,9 @@ impl Host for OpState {
         name: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         let sql = self.dialect.drop_index(&table, &name).map(|s| vec![s]);
-        Ok(self.ddl(format!("drop-index {name}"), sql).await)
+        let result = self.ddl(format!("drop-index {name}"), sql).await;
+        self.track(result.is_ok(), |m, _| m.drop_constraint(&table, &name));
+        Ok(result)
     }
 
     async fn create_foreign_key(
@@ -715,7 +788,15 @@ impl Host for OpState {
             names(&key.columns),
             key.referred_table
         );
-        Ok(self.add_constraint(what, &table, rendered).await)
+        let result = self.add_constraint(what, &table, rendered).await;
+        self.track(result.is_ok(), |m, d| {
+            m.add_constraint(
+                &table,
+                d.foreign_key_name(&table, &key),
+                crate::schema::FOREIGN_KEY,
+            )
+        });
+        Ok(result)
     }
 
     async fn create_unique_constraint(
@@ -728,7 +809,15 @@ impl Host for OpState {
             "create-unique-constraint {table}({})",
             names(&constraint.columns)
         );
-        Ok(self.add_constraint(what, &table, rendered).await)
+        let result = self.add_constraint(what, &table, rendered).await;
+        self.track(result.is_ok(), |m, d| {
+            m.add_constraint(
+                &table,
+                d.unique_name(&table, &constraint),
+                crate::schema::UNIQUE,
+            )
+        });
+        Ok(result)
     }
 
     async fn create_check_constraint(
@@ -738,7 +827,15 @@ impl Host for OpState {
     ) -> wasmtime::Result<Result<(), Error>> {
         let rendered = self.dialect.check_constraint(&table, &constraint);
         let what = format!("create-check-constraint {table}: {}", constraint.expression);
-        Ok(self.add_constraint(what, &table, rendered).await)
+        let result = self.add_constraint(what, &table, rendered).await;
+        self.track(result.is_ok(), |m, d| {
+            m.add_constraint(
+                &table,
+                d.check_name(&table, &constraint),
+                crate::schema::CHECK,
+            )
+        });
+        Ok(result)
     }
 
     async fn drop_constraint(
@@ -751,7 +848,10 @@ impl Host for OpState {
             return Ok(self.outcome(what, Err(e)).await);
         }
         let result = match self.dialect {
-            Dialect::Sqlite => self.rebuild(&table, &Change::DropConstraint(name)).await,
+            Dialect::Sqlite => {
+                self.rebuild(&table, &Change::DropConstraint(name.clone()))
+                    .await
+            }
             Dialect::Postgres => match (self.dialect.ident(&table), self.dialect.ident(&name)) {
                 (Ok(t), Ok(n)) => {
                     self.ddl_inner(&format!("ALTER TABLE {t} DROP CONSTRAINT {n}"))
@@ -761,7 +861,9 @@ impl Host for OpState {
             },
             Dialect::Mysql => self.mysql_drop_constraint(&table, &name).await,
         };
-        Ok(self.outcome(what, result).await)
+        let result = self.outcome(what, result).await;
+        self.track(result.is_ok(), |m, _| m.drop_constraint(&table, &name));
+        Ok(result)
     }
 
     async fn execute(
@@ -782,6 +884,7 @@ impl Host for OpState {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Resource<Cursor>, Error>> {
         let result = match self.op_start().await {
+            Ok(()) if self.offline() => Err(Error::Offline),
             Ok(()) => self.open_cursor(&sql, &params).await,
             Err(e) => Err(e),
         };
@@ -812,7 +915,7 @@ impl Host for OpState {
             let per_statement = (30_000 / columns.len().max(1)).clamp(1, 1000);
             // PostgreSQL does not convert a text parameter to, say, a timestamp column
             // by itself: each value is cast to its column's type.
-            let casts = if self.dialect == Dialect::Postgres {
+            let casts = if self.dialect == Dialect::Postgres && !self.offline() {
                 Some(self.pg_column_types(&table, &columns).await?)
             } else {
                 None

@@ -18,10 +18,45 @@ fn marks(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The offline (set-based) split: first word, and the rest or NULL.
+fn split_statement() -> &'static str {
+    match dialect() {
+        Dialect::Sqlite => {
+            "UPDATE users SET \
+             first_name = CASE WHEN instr(trim(full_name), ' ') > 0 \
+               THEN substr(trim(full_name), 1, instr(trim(full_name), ' ') - 1) ELSE trim(full_name) END, \
+             last_name = CASE WHEN instr(trim(full_name), ' ') > 0 \
+               THEN trim(substr(trim(full_name), instr(trim(full_name), ' ') + 1)) ELSE NULL END"
+        }
+        Dialect::Postgres => {
+            "UPDATE users SET first_name = split_part(trim(full_name), ' ', 1), \
+             last_name = NULLIF(trim(substr(trim(full_name), length(split_part(trim(full_name), ' ', 1)) + 2)), '')"
+        }
+        Dialect::Mysql => {
+            "UPDATE users SET first_name = SUBSTRING_INDEX(TRIM(full_name), ' ', 1), \
+             last_name = NULLIF(TRIM(SUBSTRING(TRIM(full_name), LENGTH(SUBSTRING_INDEX(TRIM(full_name), ' ', 1)) + 2)), '')"
+        }
+    }
+}
+
+/// The offline join of first and last name.
+fn join_statement() -> &'static str {
+    match dialect() {
+        Dialect::Sqlite => "UPDATE users SET full_name = trim(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))",
+        Dialect::Postgres => "UPDATE users SET full_name = concat_ws(' ', first_name, last_name)",
+        Dialect::Mysql => "UPDATE users SET full_name = CONCAT_WS(' ', first_name, last_name)",
+    }
+}
+
 impl Revision for SplitName {
     fn upgrade() -> Result<()> {
         add_column("users", Column::new("first_name", SqlType::Varchar(50)))?;
         add_column("users", Column::new("last_name", SqlType::Varchar(50)))?;
+        if is_offline() {
+            // No rows to read when rendering a script: the same split as one statement.
+            execute(split_statement(), params![])?;
+            return drop_column("users", "full_name");
+        }
         let m = marks(3);
         let update = format!("UPDATE users SET first_name = {}, last_name = {} WHERE id = {}", m[0], m[1], m[2]);
         let mut count = 0;
@@ -44,6 +79,11 @@ impl Revision for SplitName {
 
     fn downgrade() -> Result<()> {
         add_column("users", Column::new("full_name", SqlType::Varchar(100)))?;
+        if is_offline() {
+            execute(join_statement(), params![])?;
+            drop_column("users", "first_name")?;
+            return drop_column("users", "last_name");
+        }
         let m = marks(2);
         let update = format!("UPDATE users SET full_name = {} WHERE id = {}", m[0], m[1]);
         for row in query("SELECT id, first_name, last_name FROM users ORDER BY id", params![])? {

@@ -27,6 +27,25 @@ fn slugify(title: &str) -> String {
 impl Revision for PostSlugs {
     fn upgrade() -> Result<()> {
         add_column("posts", Column::new("slug", SqlType::Varchar(220)))?;
+        if is_offline() {
+            // Set-based for a script. PostgreSQL and MariaDB have regular expressions;
+            // SQLite's core does not, so its offline slugs replace the usual punctuation
+            // only (online, every revision computes the exact slug in Rust).
+            let sql = match dialect() {
+                Dialect::Postgres => {
+                    "UPDATE posts SET slug = trim(both '-' from lower(regexp_replace(title, '[^A-Za-z0-9]+', '-', 'g')))"
+                }
+                Dialect::Mysql => {
+                    "UPDATE posts SET slug = TRIM(BOTH '-' FROM LOWER(REGEXP_REPLACE(title, '[^A-Za-z0-9]+', '-')))"
+                }
+                Dialect::Sqlite => {
+                    "UPDATE posts SET slug = trim(lower(replace(replace(replace(replace(replace(replace(\
+                     title, ' & ', '-'), ', ', '-'), ' ', '-'), '!', ''), '?', ''), '.', '')), '-')"
+                }
+            };
+            execute(sql, params![])?;
+            return create_index(Index::new("ix_posts_slug", "posts", &["slug"]).unique());
+        }
         let update = if dialect() == Dialect::Postgres {
             "UPDATE posts SET slug = $1 WHERE id = $2"
         } else {
