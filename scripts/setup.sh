@@ -10,5 +10,14 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# The sqlite3 shell: the offline tests run rendered scripts through it.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing sqlite3 from Debian"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq sqlite3 >/dev/null
+fi
+
 # Rust guests: a wasm32 target, from rustup or from Debian's packages.
 "$here/setup-guest-toolchain.sh"

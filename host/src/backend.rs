@@ -560,15 +560,32 @@ impl Tx {
 
     /// Runs a statement with bound parameters; a script gets them as literals.
     pub async fn run_with(&mut self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
-        let query = AssertSqlSafe(sql.to_owned());
-        Ok(on_tx!(
-            self,
-            t => bind_values!(sqlx::query(query), params).execute(&mut **t).await?.rows_affected(),
-            s => {
-                let inlined = s.dialect.inline(sql, params).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let text = || AssertSqlSafe(sql.to_owned());
+        Ok(match self {
+            Tx::Sqlite(t) => bind_values!(sqlx::query(text()), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            // Not kept as a prepared statement: the same SQL may come again with a NULL
+            // where a value was (or the reverse), and PostgreSQL would keep the first
+            // parameter types. (MySQL re-reads them each time, and closing statements
+            // there costs a delayed-ACK round trip per execution.)
+            Tx::Postgres(t) => bind_values!(sqlx::query(text()).persistent(false), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Tx::MySql(t) => bind_values!(sqlx::query(text()), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Tx::Script(s) => {
+                let inlined = s
+                    .dialect
+                    .inline(sql, params)
+                    .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
                 s.run(&inlined).await?
             }
-        ))
+        })
     }
 
     /// The result column names of a query, without running it.

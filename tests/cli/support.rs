@@ -215,6 +215,10 @@ impl Project {
 pub struct Db(PathBuf);
 
 impl Db {
+    pub fn at(path: PathBuf) -> Db {
+        Db(path)
+    }
+
     fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let path = self.0.clone();
         let sql = sql.to_owned();
@@ -336,7 +340,14 @@ impl ServerDb {
             url: admin.clone(),
         };
         db.exec(&format!("DROP DATABASE IF EXISTS {name}"));
-        db.exec(&format!("CREATE DATABASE {name}"));
+        db.exec(&match server {
+            Server::Postgres => {
+                format!("CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
+            }
+            Server::MySql => {
+                format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            }
+        });
         ServerDb {
             server,
             url: format!("{base}/{name}"),
