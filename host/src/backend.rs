@@ -354,6 +354,37 @@ impl Backend {
         }))
     }
 
+    /// Each revision the log says is applied, with the SHA-256 of the component that
+    /// applied it (the last `up` not undone by a later `down`).
+    pub async fn applied_digests(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, String>, BackendError> {
+        let mut applied = std::collections::BTreeMap::new();
+        if !self.ledger_exists().await? {
+            return Ok(applied);
+        }
+        let sql =
+            "SELECT revision, direction, sha256 FROM retort_log WHERE status = 'done' ORDER BY id";
+        let err = query_err("reading the ledger log");
+        let rows: Vec<(String, String, String)> = match &self.pool {
+            Pool::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.map_err(err)?,
+            Pool::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await.map_err(err)?,
+            Pool::MySql(p) => sqlx::query_as(sql).fetch_all(p).await.map_err(err)?,
+        };
+        for (revision, direction, sha256) in rows {
+            match direction.as_str() {
+                "up" => {
+                    applied.insert(revision, sha256);
+                }
+                "down" => {
+                    applied.remove(&revision);
+                }
+                _ => {}
+            }
+        }
+        Ok(applied)
+    }
+
     /// Starts a revision's transaction (creating the ledger tables on first use).
     pub async fn begin(&self) -> Result<Tx, BackendError> {
         let err = query_err("starting a transaction");

@@ -15,6 +15,7 @@ use crate::build;
 use crate::config::{self, Config};
 use crate::dialect::Dialect;
 use crate::graph::{Direction, Graph, Step};
+use crate::integrity;
 use crate::migrate::{Applied, History, Migrator};
 use crate::ops::LogSink;
 use crate::revision::{self, Metadata};
@@ -113,6 +114,9 @@ pub enum Command {
         /// Print the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Run even though an applied revision's component changed since it ran.
+        #[arg(long)]
+        allow_modified: bool,
         #[command(flatten)]
         offline: Offline,
     },
@@ -123,6 +127,9 @@ pub enum Command {
         /// Print the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Run even though an applied revision's component changed since it ran.
+        #[arg(long)]
+        allow_modified: bool,
         #[command(flatten)]
         offline: Offline,
     },
@@ -160,6 +167,16 @@ pub enum Command {
     },
     /// One revision's metadata.
     Show { revision: String },
+    /// Report applied revisions whose component changed or disappeared (exit 1), or with
+    /// --sum, files that differ from the sum file (no database needed).
+    Verify {
+        #[arg(long)]
+        sum: bool,
+    },
+    /// Write the sum file (retort.sum) over the components directory.
+    Sum,
+    /// A revision's metadata, digest, size, imports and exports, from an id or a file.
+    Inspect { target: String },
     /// Set the version table to REV... without running any revision.
     Stamp {
         #[arg(required = true)]
@@ -555,6 +572,96 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Verify { sum } => {
+            let problems = if sum {
+                integrity::check_sum(&config.components_dir()).map_err(|e| {
+                    anyhow::Error::new(e)
+                        .context(format!("cannot read {}", config.components_dir().display()))
+                })?
+            } else {
+                let history = History::load(&config.components_dir())?;
+                let backend = connect(&config, cli.url.as_deref()).await?;
+                let applied = backend.applied_digests().await?;
+                backend.close().await;
+                integrity::check_applied(&history, &applied)
+            };
+            if json_out {
+                println!("{}", serde_json::to_string(&problems)?);
+            }
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            if !problems.is_empty() {
+                return Err(anyhow::anyhow!("verify found {} problem(s)", problems.len()).into());
+            }
+            eprintln!("ok: nothing changed");
+        }
+        Command::Sum => {
+            let dir = config.components_dir();
+            integrity::write_sum(&dir).map_err(|e| {
+                anyhow::Error::new(e)
+                    .context(format!("cannot write the sum file in {}", dir.display()))
+            })?;
+            eprintln!("wrote {}", dir.join(integrity::SUM_FILE).display());
+        }
+        Command::Inspect { target } => {
+            let path = if Path::new(&target).is_file() {
+                PathBuf::from(&target)
+            } else {
+                let history = History::load(&config.components_dir())?;
+                let id = history.graph.lookup(&target)?;
+                history.revisions[id].path.clone()
+            };
+            let bytes = std::fs::read(&path).map_err(|e| {
+                anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
+            })?;
+            let meta = revision::read_metadata(&bytes, &path).ok();
+            let interface = revision::interface(&bytes, &path)?;
+            let report = json!({
+                "path": path,
+                "sha256": revision::sha256_hex(&bytes),
+                "size": bytes.len(),
+                "metadata": meta,
+                "world": interface.world(),
+                "needs_wasi": interface.needs_wasi(),
+                "imports": interface.imports,
+                "exports": interface.exports,
+            });
+            if json_out {
+                println!("{report}");
+            } else {
+                eprintln!("Path: {}", path.display());
+                match &meta {
+                    Some(m) => eprintln!(
+                        "Revision: {} ({}), down: {}",
+                        m.id,
+                        m.message,
+                        if m.down.is_empty() {
+                            "<base>".into()
+                        } else {
+                            m.down.join(", ")
+                        }
+                    ),
+                    None => eprintln!(
+                        "Revision: none (no retort:revision section; `retort pack` adds one)"
+                    ),
+                }
+                eprintln!("SHA-256: {}", report["sha256"].as_str().unwrap_or_default());
+                eprintln!("Size: {} bytes", bytes.len());
+                eprintln!(
+                    "World: {}",
+                    interface
+                        .world()
+                        .unwrap_or_else(|| "not a Retort revision world".into())
+                );
+                eprintln!(
+                    "Needs WASI: {}",
+                    if interface.needs_wasi() { "yes" } else { "no" }
+                );
+                eprintln!("Imports: {}", interface.imports.join(", "));
+                eprintln!("Exports: {}", interface.exports.join(", "));
+            }
+        }
         Command::Stamp {
             revisions,
             purge,
@@ -592,6 +699,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Upgrade {
             revision,
             dry_run,
+            allow_modified,
             offline,
         } => {
             if let Some(d) = offline.dialect(&config, cli.url.as_deref())? {
@@ -603,6 +711,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 &revision,
                 Direction::Up,
                 dry_run,
+                allow_modified,
                 json_out,
             )
             .await?;
@@ -610,6 +719,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Downgrade {
             revision,
             dry_run,
+            allow_modified,
             offline,
         } => {
             if let Some(d) = offline.dialect(&config, cli.url.as_deref())? {
@@ -621,6 +731,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 &revision,
                 Direction::Down,
                 dry_run,
+                allow_modified,
                 json_out,
             )
             .await?;
@@ -814,10 +925,20 @@ async fn migrate(
     target: &str,
     direction: Direction,
     dry_run: bool,
+    allow_modified: bool,
     json_out: bool,
 ) -> Result<(), Failure> {
     let history = History::load(&config.components_dir())?;
     let backend = connect(config, url).await?;
+    let problems = integrity::check_applied(&history, &backend.applied_digests().await?);
+    if !problems.is_empty() && !allow_modified && !dry_run {
+        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        return Err(anyhow::anyhow!(
+            "applied revisions changed since they ran; refusing to go on (review, then pass --allow-modified):\n{}",
+            list.join("\n")
+        )
+        .into());
+    }
     let log = guest_log();
     let progress = Box::new(
         |step: &Step, rev: &revision::Revision, done: Option<&Applied>| match done {

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dialect;
 pub mod graph;
+pub mod integrity;
 pub mod migrate;
 pub mod ops;
 pub mod rebuild;

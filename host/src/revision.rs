@@ -206,6 +206,68 @@ fn find_section<'a>(bytes: &'a [u8], path: &Path) -> Result<Option<&'a [u8]>, Re
     Ok(found)
 }
 
+/// What a component imports and exports at its top level.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+impl Interface {
+    /// True when the component imports any WASI interface.
+    pub fn needs_wasi(&self) -> bool {
+        self.imports.iter().any(|i| i.starts_with("wasi:"))
+    }
+
+    /// The Retort world the component targets, judged by its imports and exports.
+    pub fn world(&self) -> Option<String> {
+        let op = self
+            .imports
+            .iter()
+            .find(|i| i.starts_with("retort:migration/op"))?;
+        let version = op
+            .split_once('@')
+            .map(|(_, v)| format!("@{v}"))
+            .unwrap_or_default();
+        let exports_both = ["upgrade", "downgrade"]
+            .iter()
+            .all(|e| self.exports.iter().any(|x| x == e));
+        exports_both.then(|| format!("retort:migration/revision{version}"))
+    }
+}
+
+/// The top-level imports and exports of a component (nested modules are skipped).
+pub fn interface(bytes: &[u8], path: &Path) -> Result<Interface, RevisionError> {
+    let malformed = |source| RevisionError::Malformed {
+        path: path.to_owned(),
+        source,
+    };
+    let mut found = Interface::default();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(malformed)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    found
+                        .imports
+                        .push(import.map_err(malformed)?.name.name.to_owned());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    found
+                        .exports
+                        .push(export.map_err(malformed)?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
 /// Makes a component a revision by appending the metadata section. The input must be a
 /// valid component without metadata of its own.
 pub fn pack(component: &[u8], meta: &Metadata, path: &Path) -> Result<Vec<u8>, RevisionError> {

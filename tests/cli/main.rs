@@ -818,3 +818,69 @@ fn history_draws_forks_and_merges() {
 ";
     assert_eq!(out, expected, "\n{out}");
 }
+
+#[test]
+fn verify_finds_applied_revisions_that_changed() {
+    let p = wat_project(&[("a", &[], "ta"), ("b", &["a"], "tb")]);
+    p.ok(&["upgrade", "head"]);
+    p.ok(&["verify"]);
+    // Someone edits an applied revision: same id, other SQL.
+    p.write_component("a.wasm", &wat_guest::revision("a", &[], "other", ""));
+    let err = p.fails(&["verify"], 1);
+    assert!(
+        err.contains("revision a was applied from a component with SHA-256"),
+        "{err}"
+    );
+    let problems = p.run(&["--format", "json", "verify"]);
+    let problems: serde_json::Value = serde_json::from_slice(&problems.stdout).unwrap();
+    assert_eq!(problems[0]["problem"], "modified");
+    assert_eq!(problems[0]["revision"], "a");
+    // upgrade and downgrade refuse until told otherwise.
+    p.write_component("c.wasm", &wat_guest::revision("c", &["b"], "tc", ""));
+    let err = p.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("applied revisions changed since they ran"),
+        "{err}"
+    );
+    assert!(!p.db().tables().contains(&"tc".to_string()));
+    p.ok(&["upgrade", "head", "--allow-modified"]);
+    assert_eq!(p.db().heads(), ["c"]);
+}
+
+#[test]
+fn the_sum_file_catches_unreviewed_components() {
+    let p = wat_project(&[("a", &[], "ta")]);
+    let err = p.fails(&["verify", "--sum"], 1);
+    assert!(err.contains("retort.sum: missing"), "{err}");
+    p.ok(&["sum"]);
+    p.ok(&["verify", "--sum"]);
+    p.write_component("b.wasm", &wat_guest::revision("b", &["a"], "tb", ""));
+    let err = p.fails(&["verify", "--sum"], 1);
+    assert!(err.contains("b.wasm is not in retort.sum"), "{err}");
+    p.ok(&["sum"]);
+    p.ok(&["verify", "--sum"]);
+}
+
+#[test]
+fn inspect_reports_world_imports_and_exports() {
+    let p = Project::new();
+    p.add(&fixture("rows"));
+    let by_id = p.json(&["inspect", "f0rows"]);
+    assert_eq!(by_id["world"], "retort:migration/revision@0.1.0");
+    assert_eq!(by_id["needs_wasi"], false);
+    assert_eq!(by_id["metadata"]["id"], "f0rows");
+    assert_eq!(
+        by_id["imports"],
+        serde_json::json!(["retort:migration/types@0.1.0", "retort:migration/op@0.1.0"])
+    );
+    assert_eq!(
+        by_id["exports"],
+        serde_json::json!(["upgrade", "downgrade"])
+    );
+    let file = p.path().join("plain.wasm");
+    std::fs::write(&file, wat::parse_str("(component)").unwrap()).unwrap();
+    let plain = p.json(&["inspect", file.to_str().unwrap()]);
+    assert_eq!(plain["world"], serde_json::Value::Null);
+    assert_eq!(plain["metadata"], serde_json::Value::Null);
+    assert_eq!(plain["sha256"].as_str().unwrap().len(), 64);
+}
