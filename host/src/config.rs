@@ -38,6 +38,9 @@ pub struct File {
     pub build: Build,
     #[serde(default)]
     pub sandbox: Limits,
+    /// What guest SQL may do (host/src/policy.rs).
+    #[serde(default)]
+    pub policy: crate::policy::Policy,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -220,6 +223,13 @@ dir = ".retort/build"
 fuel = 10000000000   # per upgrade/downgrade call
 memory-mib = 256     # largest linear memory of a revision
 cache-dir = ".retort/cache"
+
+[policy]
+# Rules to switch off (e.g. "privileges"), extensions revisions may create, and whether
+# SQL the parser cannot read may pass. See the README's SQL policy section.
+allow = []
+extensions = []
+allow-unparseable = false
 "#
     )
 }

@@ -15,6 +15,7 @@ pub mod graph;
 pub mod integrity;
 pub mod migrate;
 pub mod ops;
+pub mod policy;
 pub mod rebuild;
 pub mod revision;
 pub mod sandbox;

@@ -160,6 +160,7 @@ pub type Progress = Box<dyn Fn(&Step, &Revision, Option<&Applied>) + Send + Sync
 
 /// Runs plans against one database.
 pub struct Migrator<'a> {
+    pub policy: std::sync::Arc<crate::policy::Policy>,
     pub history: &'a History,
     pub backend: &'a Backend,
     pub sandbox: Sandbox,
@@ -177,6 +178,7 @@ impl<'a> Migrator<'a> {
     ) -> Result<Self, MigrateError> {
         let sandbox = Sandbox::new(&config.file.sandbox, config.cache_dir().as_deref())?;
         Ok(Migrator {
+            policy: std::sync::Arc::new(config.file.policy.clone()),
             history,
             backend,
             sandbox,
@@ -260,7 +262,8 @@ impl<'a> Migrator<'a> {
                 tx,
                 self.log.clone(),
                 self.sandbox.store_limits(),
-            );
+            )
+            .with_policy(self.policy.clone());
             let (mut state, mut outcome) =
                 self.sandbox.call(component, step.direction, state).await;
             if outcome.is_ok()
@@ -398,7 +401,8 @@ pub async fn render_script(
             Tx::Script(Box::new(script)),
             log.clone(),
             sandbox.store_limits(),
-        );
+        )
+        .with_policy(std::sync::Arc::new(config.file.policy.clone()));
         let (mut state, outcome) = sandbox.call(&component, step.direction, state).await;
         let Some(Tx::Script(back)) = state.take_tx() else {
             unreachable!("the state gives the script back")

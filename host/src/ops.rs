@@ -16,6 +16,7 @@ use crate::backend::Tx;
 use crate::dialect::{Dialect, RenderError, parser_dialect};
 use crate::generated::retort::migration::op::{Host, HostCursor};
 use crate::generated::retort::migration::types::Host as TypesHost;
+use crate::policy::Policy;
 use crate::rebuild::{self, Change, RebuildError};
 use crate::wit::{
     CheckConstraint, Column, ColumnAlteration, Error, ForeignKey, Index, LogLevel, Row, SqlDialect,
@@ -51,6 +52,8 @@ pub struct OpState {
     /// The last error-level line the guest logged (a panic message, a traceback).
     pub last_error_log: Option<String>,
     pub limits: wasmtime::StoreLimits,
+    /// What guest SQL may do.
+    policy: Arc<Policy>,
 }
 
 impl OpState {
@@ -72,7 +75,21 @@ impl OpState {
             failed_op: None,
             last_error_log: None,
             limits,
+            policy: Arc::new(Policy::default()),
         }
+    }
+
+    /// The SQL policy for `execute` and `query` (the strict default otherwise).
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Checks guest SQL against the policy.
+    fn allowed(&self, sql: &str) -> Result<(), Error> {
+        self.policy
+            .check(self.dialect, sql)
+            .map_err(|refusal| Error::Denied(refusal.to_string()))
     }
 
     /// Takes the transaction back once the guest is done.
@@ -871,9 +888,12 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        let result = match self.op_start().await {
-            Ok(()) => self.tx().run_with(&sql, &params).await.map_err(db_error),
+        let result = match self.allowed(&sql) {
             Err(e) => Err(e),
+            Ok(()) => match self.op_start().await {
+                Ok(()) => self.tx().run_with(&sql, &params).await.map_err(db_error),
+                Err(e) => Err(e),
+            },
         };
         Ok(self.outcome(format!("execute {sql:?}"), result).await)
     }
@@ -883,7 +903,7 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Resource<Cursor>, Error>> {
-        let result = match self.op_start().await {
+        let result = match self.allowed(&sql).and(self.op_start().await) {
             Ok(()) if self.offline() => Err(Error::Offline),
             Ok(()) => self.open_cursor(&sql, &params).await,
             Err(e) => Err(e),

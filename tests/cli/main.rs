@@ -268,6 +268,15 @@ fn identifiers_are_quoted_and_expressions_checked() {
     p.add(&fixture("inject"));
     let out = p.ok(&["upgrade", "head"]);
     assert!(out.contains("refused: invalid SQL expression"), "{out}");
+    assert!(
+        out.contains("refused: statement refused by rule `transaction-control`: COMMIT"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rule `attach`: ATTACH DATABASE '/tmp/elsewhere.db' AS x"),
+        "{out}"
+    );
+    assert!(out.contains("rule `pragma`"), "{out}");
     let tables = p.db().tables();
     assert!(tables.contains(&"victims".to_string()), "{tables:?}");
     assert!(

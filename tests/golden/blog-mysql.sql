@@ -118,7 +118,7 @@ COMMIT;
 -- Running upgrade 08882223cace -> a252a2ad46e5, lower-case emails
 START TRANSACTION;
 
-UPDATE users SET email = LOWER(email) WHERE BINARY email <> BINARY LOWER(email);
+UPDATE users SET email = LOWER(email) WHERE CAST(email AS BINARY) <> CAST(LOWER(email) AS BINARY);
 
 DELETE FROM retort_version;
 

@@ -238,7 +238,7 @@ BEGIN;
 
 ALTER TABLE "posts" ADD COLUMN "slug" VARCHAR(220);
 
-UPDATE posts SET slug = trim(lower(replace(replace(replace(replace(replace(replace(title, ' & ', '-'), ', ', '-'), ' ', '-'), '!', ''), '?', ''), '.', '')), '-');
+UPDATE posts SET slug = ltrim(rtrim(lower(replace(replace(replace(replace(replace(replace(title, ' & ', '-'), ', ', '-'), ' ', '-'), '!', ''), '?', ''), '.', '')), '-'), '-');
 
 CREATE UNIQUE INDEX "ix_posts_slug" ON "posts" ("slug");
 

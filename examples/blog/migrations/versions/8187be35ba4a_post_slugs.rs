@@ -39,8 +39,8 @@ impl Revision for PostSlugs {
                     "UPDATE posts SET slug = TRIM(BOTH '-' FROM LOWER(REGEXP_REPLACE(title, '[^A-Za-z0-9]+', '-')))"
                 }
                 Dialect::Sqlite => {
-                    "UPDATE posts SET slug = trim(lower(replace(replace(replace(replace(replace(replace(\
-                     title, ' & ', '-'), ', ', '-'), ' ', '-'), '!', ''), '?', ''), '.', '')), '-')"
+                    "UPDATE posts SET slug = ltrim(rtrim(lower(replace(replace(replace(replace(replace(replace(\
+                     title, ' & ', '-'), ', ', '-'), ' ', '-'), '!', ''), '?', ''), '.', '')), '-'), '-')"
                 }
             };
             execute(sql, params![])?;

@@ -15,7 +15,7 @@ impl Revision for LowercaseEmails {
     fn upgrade() -> Result<()> {
         // MySQL/MariaDB compare with a case-insensitive collation by default: compare bytes.
         let differs = if dialect() == Dialect::Mysql {
-            "BINARY email <> BINARY LOWER(email)"
+            "CAST(email AS BINARY) <> CAST(LOWER(email) AS BINARY)"
         } else {
             "email <> LOWER(email)"
         };
