@@ -99,6 +99,16 @@ pub struct Limits {
     pub fuel: u64,
     /// Largest linear memory, in MiB.
     pub memory_mib: u64,
+    /// Most elements of any wasm table.
+    pub table_elements: usize,
+    /// Most (core and component) instances a revision may create.
+    pub instances: usize,
+    /// The wasm call stack, in KiB (deep recursion ends there).
+    pub stack_kib: usize,
+    /// Most bytes of strings and lists one op call may pass to the host.
+    pub max_call_bytes: usize,
+    /// Most rows the host reads for one `cursor.next` (what a query buffers).
+    pub max_batch_rows: u32,
     /// Where compiled components are cached (`""` turns the cache off).
     pub cache_dir: PathBuf,
 }
@@ -108,6 +118,11 @@ impl Default for Limits {
         Limits {
             fuel: 10_000_000_000,
             memory_mib: 256,
+            table_elements: 100_000,
+            instances: 100,
+            stack_kib: 1024,
+            max_call_bytes: 64 << 20,
+            max_batch_rows: 10_000,
             cache_dir: ".retort/cache".into(),
         }
     }
@@ -220,8 +235,13 @@ guest-sdk = {guest_sdk}
 dir = ".retort/build"
 
 [sandbox]
-fuel = 10000000000   # per upgrade/downgrade call
-memory-mib = 256     # largest linear memory of a revision
+fuel = 10000000000        # per upgrade/downgrade call
+memory-mib = 256          # largest linear memory of a revision
+table-elements = 100000   # largest wasm table
+instances = 100           # core and component instances per revision
+stack-kib = 1024          # wasm call stack
+max-call-bytes = 67108864 # strings and lists one op call passes to the host
+max-batch-rows = 10000    # rows the host reads per cursor.next
 cache-dir = ".retort/cache"
 
 [policy]

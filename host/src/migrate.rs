@@ -263,7 +263,8 @@ impl<'a> Migrator<'a> {
                 self.log.clone(),
                 self.sandbox.store_limits(),
             )
-            .with_policy(self.policy.clone());
+            .with_policy(self.policy.clone())
+            .with_call_limits(self.sandbox.call_limits());
             let (mut state, mut outcome) =
                 self.sandbox.call(component, step.direction, state).await;
             if outcome.is_ok()
@@ -402,7 +403,8 @@ pub async fn render_script(
             log.clone(),
             sandbox.store_limits(),
         )
-        .with_policy(std::sync::Arc::new(config.file.policy.clone()));
+        .with_policy(std::sync::Arc::new(config.file.policy.clone()))
+        .with_call_limits(sandbox.call_limits());
         let (mut state, outcome) = sandbox.call(&component, step.direction, state).await;
         let Some(Tx::Script(back)) = state.take_tx() else {
             unreachable!("the state gives the script back")

@@ -23,8 +23,31 @@ use crate::wit::{
     Table, UniqueConstraint, Value,
 };
 
-/// Rows one `cursor.next` returns at most, whatever the guest asks for.
-pub const MAX_BATCH: u32 = 10_000;
+/// Limits on what one op call may move (`[sandbox]` in retort.toml).
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    pub max_call_bytes: usize,
+    pub max_batch_rows: u32,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        let defaults = crate::config::Limits::default();
+        CallLimits {
+            max_call_bytes: defaults.max_call_bytes,
+            max_batch_rows: defaults.max_batch_rows,
+        }
+    }
+}
+
+/// Bytes a value carries across the boundary.
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Text(t) => t.len(),
+        Value::Blob(b) => b.len(),
+        _ => 8,
+    }
+}
 
 /// A guest log line, handed to whoever runs the migration.
 pub type LogSink = Arc<dyn Fn(&str, LogLevel, &str) + Send + Sync>;
@@ -54,6 +77,7 @@ pub struct OpState {
     pub limits: wasmtime::StoreLimits,
     /// What guest SQL may do.
     policy: Arc<Policy>,
+    call_limits: CallLimits,
 }
 
 impl OpState {
@@ -76,7 +100,25 @@ impl OpState {
             last_error_log: None,
             limits,
             policy: Arc::new(Policy::default()),
+            call_limits: CallLimits::default(),
         }
+    }
+
+    /// The per-call limits.
+    pub fn with_call_limits(mut self, limits: CallLimits) -> Self {
+        self.call_limits = limits;
+        self
+    }
+
+    /// Ends the revision (a trap) when one call passes more than the limit allows.
+    fn within_call_limit(&self, op: &str, bytes: usize) -> wasmtime::Result<()> {
+        let limit = self.call_limits.max_call_bytes;
+        if bytes > limit {
+            return Err(wasmtime::Error::msg(format!(
+                "{op} passed {bytes} bytes, over the max-call-bytes limit of {limit} ([sandbox] max-call-bytes in retort.toml)"
+            )));
+        }
+        Ok(())
     }
 
     /// The SQL policy for `execute` and `query` (the strict default otherwise).
@@ -597,6 +639,7 @@ impl Host for OpState {
     }
 
     async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.within_call_limit("log", message.len())?;
         if level == LogLevel::Error {
             self.last_error_log = Some(message.clone());
         }
@@ -888,6 +931,10 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
+        self.within_call_limit(
+            "execute",
+            sql.len() + params.iter().map(value_bytes).sum::<usize>(),
+        )?;
         let result = match self.allowed(&sql) {
             Err(e) => Err(e),
             Ok(()) => match self.op_start().await {
@@ -903,6 +950,10 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Resource<Cursor>, Error>> {
+        self.within_call_limit(
+            "query",
+            sql.len() + params.iter().map(value_bytes).sum::<usize>(),
+        )?;
         let result = match self.allowed(&sql).and(self.op_start().await) {
             Ok(()) if self.offline() => Err(Error::Offline),
             Ok(()) => self.open_cursor(&sql, &params).await,
@@ -921,6 +972,7 @@ impl Host for OpState {
         columns: Vec<String>,
         rows: Vec<Row>,
     ) -> wasmtime::Result<Result<u64, Error>> {
+        self.within_call_limit("bulk-insert", rows.iter().flatten().map(value_bytes).sum())?;
         let what = format!("bulk-insert {table} ({} rows)", rows.len());
         let result = async {
             self.op_start().await?;
@@ -975,7 +1027,7 @@ impl HostCursor for OpState {
             let c = self.table.get(&cursor)?;
             (c.table.clone(), c.last_rowid)
         };
-        let limit = max.clamp(1, MAX_BATCH);
+        let limit = max.clamp(1, self.call_limits.max_batch_rows.max(1));
         match self.fetch(&name, last, limit).await {
             Ok(rows) => {
                 self.table.get_mut(&cursor)?.last_rowid = last + rows.len() as i64;

@@ -59,6 +59,10 @@ impl Sandbox {
         let mut config = Config::new();
         config.consume_fuel(true);
         config.wasm_component_model(true);
+        let stack = limits.stack_kib.saturating_mul(1024);
+        config.max_wasm_stack(stack);
+        // Host calls run on the fiber's stack too: leave them room beyond the wasm stack.
+        config.async_stack_size(stack + (2 << 20));
         let engine = Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         RevisionWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
@@ -111,8 +115,18 @@ impl Sandbox {
     pub fn store_limits(&self) -> wasmtime::StoreLimits {
         StoreLimitsBuilder::new()
             .memory_size((self.limits.memory_mib as usize).saturating_mul(1 << 20))
+            .table_elements(self.limits.table_elements)
+            .instances(self.limits.instances)
             .trap_on_grow_failure(true)
             .build()
+    }
+
+    /// The limits ops enforce on each call.
+    pub fn call_limits(&self) -> crate::ops::CallLimits {
+        crate::ops::CallLimits {
+            max_call_bytes: self.limits.max_call_bytes,
+            max_batch_rows: self.limits.max_batch_rows,
+        }
     }
 
     /// Instantiates the component and calls `upgrade` or `downgrade`. The state comes
@@ -165,11 +179,19 @@ impl Sandbox {
             .map(|bt| format!("\n{bt}"))
             .unwrap_or_default();
         match err.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::StackOverflow) => format!(
+                "the wasm stack limit of {} KiB ran out ([sandbox] stack-kib in retort.toml){backtrace}",
+                self.limits.stack_kib
+            ),
             Some(wasmtime::Trap::OutOfFuel) => format!(
                 "the fuel limit of {} per call ran out ([sandbox] fuel in retort.toml){backtrace}",
                 self.limits.fuel
             ),
             Some(trap) => format!("{trap}{backtrace}"),
+            None if format!("{err:#}").contains("growing table") => format!(
+                "the table limit of {} elements was reached ([sandbox] table-elements in retort.toml): {err:#}",
+                self.limits.table_elements
+            ),
             None if format!("{err:#}").contains("growing memory") => format!(
                 "the memory limit of {} MiB was reached ([sandbox] memory-mib in retort.toml): {err:#}",
                 self.limits.memory_mib

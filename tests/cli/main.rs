@@ -215,9 +215,19 @@ fn exhausted_limits_name_the_limit_and_roll_back() {
             wat_guest::MEMORY_BOMB,
             "the memory limit of 64 MiB was reached",
         ),
+        (
+            wat_guest::DEEP_RECURSION,
+            "the wasm stack limit of 256 KiB ran out",
+        ),
+        (
+            wat_guest::HUGE_STRING,
+            "execute passed 60000 bytes, over the max-call-bytes limit of 4096",
+        ),
     ] {
         let p = Project::new();
-        p.append_config("\n[sandbox]\nfuel = 20000000\nmemory-mib = 64\n");
+        p.append_config(
+            "\n[sandbox]\nfuel = 20000000\nmemory-mib = 64\nstack-kib = 256\nmax-call-bytes = 4096\n",
+        );
         p.write_component("a.wasm", &wat_guest::revision("ok1", &[], "first", ""));
         p.write_component(
             "b.wasm",

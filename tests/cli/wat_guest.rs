@@ -8,6 +8,11 @@ pub const TRAP: &str = "(unreachable)";
 pub const LOOP_FOREVER: &str = "(loop $spin (br $spin))";
 /// Asks for 10,000 pages (625 MiB) of linear memory.
 pub const MEMORY_BOMB: &str = "(drop (memory.grow (i32.const 10000)))";
+/// Recurses without end.
+pub const DEEP_RECURSION: &str = "(drop (call $deep (i32.const 0)))";
+/// Passes a 60,000-byte string to `execute`.
+pub const HUGE_STRING: &str =
+    "(call $execute (i32.const 16) (i32.const 60000) (i32.const 0) (i32.const 0) (i32.const 4096))";
 
 /// A component whose `upgrade` executes `up`, then runs the WAT instructions `after`,
 /// and whose `downgrade` executes `down`.
@@ -29,6 +34,8 @@ pub fn component(up: &str, down: &str, after: &str) -> Vec<u8> {
         (i32.sub (i32.const 0) (local.get 2))))
     (global.set $heap (i32.add (local.get $ptr) (local.get 3)))
     (local.get $ptr))
+  (func $deep (param i32) (result i32)
+    (i32.add (call $deep (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
   (func (export "upgrade") (result i32)
     (call $execute (i32.const 16) (i32.const {len}) (i32.const 0) (i32.const 0) (i32.const 4096))
     ;; result<u64, error>: a non-zero discriminant is an error.
