@@ -23,6 +23,15 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "revision {revision} ({path}) imports {}, which this host does not provide: a revision may import only retort:migration/op (and its types)",
+        .imports.join(", ")
+    )]
+    ForbiddenImports {
+        revision: String,
+        path: std::path::PathBuf,
+        imports: Vec<String>,
+    },
     #[error("revision {revision} ({path}) is not a valid component: {reason}")]
     Compile {
         revision: String,
@@ -45,6 +54,9 @@ pub enum CallError {
     #[error("trapped: {0}")]
     Trap(String),
 }
+
+/// The interfaces the host provides; anything else a component imports is refused.
+const PROVIDED: &[&str] = &["retort:migration/op@0.1.", "retort:migration/types@0.1."];
 
 /// The engine every revision runs on, and the cache of compiled components.
 pub struct Sandbox {
@@ -77,9 +89,28 @@ impl Sandbox {
         })
     }
 
+    /// The compiled component, with its imports checked against what the host provides.
+    pub fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
+        let component = self.compile(revision)?;
+        let forbidden: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .filter(|name| !PROVIDED.iter().any(|p| name.starts_with(p)))
+            .collect();
+        if !forbidden.is_empty() {
+            return Err(SandboxError::ForbiddenImports {
+                revision: revision.id().to_owned(),
+                path: revision.path.clone(),
+                imports: forbidden,
+            });
+        }
+        Ok(component)
+    }
+
     /// The compiled component: from the cache when a verified entry exists, otherwise
     /// compiled now and cached.
-    pub fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
+    fn compile(&self, revision: &Revision) -> Result<Component, SandboxError> {
         let compile_err = |reason: String| SandboxError::Compile {
             revision: revision.id().to_owned(),
             path: revision.path.clone(),

@@ -903,3 +903,27 @@ fn inspect_reports_world_imports_and_exports() {
     assert_eq!(plain["metadata"], serde_json::Value::Null);
     assert_eq!(plain["sha256"].as_str().unwrap().len(), 64);
 }
+
+#[test]
+fn components_importing_anything_else_are_refused_at_load() {
+    let p = Project::new();
+    let component = wat::parse_str(
+        r#"(component
+            (import "wasi:sockets/tcp@0.2.0" (instance))
+            (import "wasi:filesystem/preopens@0.2.0" (instance))
+        )"#,
+    )
+    .unwrap();
+    let meta = retort::revision::Metadata::new("net1", "wants the network");
+    let packed = retort::revision::pack(&component, &meta, std::path::Path::new("x")).unwrap();
+    p.write_component("net.wasm", &packed);
+    let err = p.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("revision net1") && err.contains("imports wasi:sockets/tcp@0.2.0, wasi:filesystem/preopens@0.2.0, which this host does not provide"),
+        "{err}"
+    );
+    // Nothing ran: not even the ledger was created.
+    assert!(!p.db_path().exists() || p.db().tables().is_empty());
+    let inspect = p.json(&["inspect", "net1"]);
+    assert_eq!(inspect["needs_wasi"], true);
+}
