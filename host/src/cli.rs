@@ -702,17 +702,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             allow_modified,
             offline,
         } => {
-            if let Some(d) = offline.dialect(&config, cli.url.as_deref())? {
-                return render(&config, d, &revision, Direction::Up).await;
-            }
-            migrate(
+            let run = Run {
+                dry_run,
+                allow_modified,
+                json_out,
+            };
+            move_to(
                 &config,
                 cli.url.as_deref(),
                 &revision,
                 Direction::Up,
-                dry_run,
-                allow_modified,
-                json_out,
+                run,
+                &offline,
             )
             .await?;
         }
@@ -722,17 +723,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             allow_modified,
             offline,
         } => {
-            if let Some(d) = offline.dialect(&config, cli.url.as_deref())? {
-                return render(&config, d, &revision, Direction::Down).await;
-            }
-            migrate(
+            let run = Run {
+                dry_run,
+                allow_modified,
+                json_out,
+            };
+            move_to(
                 &config,
                 cli.url.as_deref(),
                 &revision,
                 Direction::Down,
-                dry_run,
-                allow_modified,
-                json_out,
+                run,
+                &offline,
             )
             .await?;
         }
@@ -844,6 +846,29 @@ fn text_graph(nodes: &[&crate::graph::Node], lines: &[String]) -> Vec<String> {
     out
 }
 
+/// How `upgrade`/`downgrade` run.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    dry_run: bool,
+    allow_modified: bool,
+    json_out: bool,
+}
+
+/// `upgrade` or `downgrade`: a script with --sql, else a run against the database.
+async fn move_to(
+    config: &Config,
+    url: Option<&str>,
+    target: &str,
+    direction: Direction,
+    run: Run,
+    offline: &Offline,
+) -> Result<(), Failure> {
+    match offline.dialect(config, url)? {
+        Some(d) => render(config, d, target, direction).await,
+        None => migrate(config, url, target, direction, run).await,
+    }
+}
+
 /// Guest log lines go to stderr, attributed to their revision.
 fn guest_log() -> LogSink {
     Arc::new(|revision: &str, level: LogLevel, message: &str| {
@@ -924,10 +949,13 @@ async fn migrate(
     url: Option<&str>,
     target: &str,
     direction: Direction,
-    dry_run: bool,
-    allow_modified: bool,
-    json_out: bool,
+    run: Run,
 ) -> Result<(), Failure> {
+    let Run {
+        dry_run,
+        allow_modified,
+        json_out,
+    } = run;
     let history = History::load(&config.components_dir())?;
     let backend = connect(config, url).await?;
     let problems = integrity::check_applied(&history, &backend.applied_digests().await?);

@@ -211,6 +211,18 @@ impl Project {
     }
 }
 
+/// Rows as strings ("NULL" for null), columns joined by '|'.
+fn joined(rows: Vec<Vec<Option<String>>>) -> Vec<String> {
+    rows.into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
+}
+
 /// Reads an SQLite database back, independently of retort.
 pub struct Db(PathBuf);
 
@@ -261,15 +273,7 @@ impl Db {
 
     /// Rows as strings ("NULL" for null), one string per row, columns joined by '|'.
     pub fn rows(&self, sql: &str) -> Vec<String> {
-        self.query(sql)
-            .into_iter()
-            .map(|r| {
-                r.into_iter()
-                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect()
+        joined(self.query(sql))
     }
 
     /// User tables, sorted (SQLite's own and retort's ledger included).
@@ -361,15 +365,7 @@ impl ServerDb {
 
     /// Rows as strings ("NULL" for null), one string per row, columns joined by '|'.
     pub fn rows(&self, sql: &str) -> Vec<String> {
-        self.query(sql)
-            .into_iter()
-            .map(|r| {
-                r.into_iter()
-                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect()
+        joined(self.query(sql))
     }
 
     fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
