@@ -927,3 +927,15 @@ fn components_importing_anything_else_are_refused_at_load() {
     let inspect = p.json(&["inspect", "net1"]);
     assert_eq!(inspect["needs_wasi"], true);
 }
+
+#[test]
+fn a_million_row_query_arrives_in_capped_batches() {
+    let p = Project::new();
+    p.append_config("\n[sandbox]\nmax-batch-rows = 50000\n");
+    p.add(&fixture("bigquery"));
+    let out = p.ok(&["upgrade", "head"]);
+    assert!(
+        out.contains("read 1000000 rows in 20 batches of at most 50000"),
+        "{out}"
+    );
+}
