@@ -39,6 +39,14 @@ pub enum BackendError {
     },
     #[error("foreign key violations after the revision: {0}")]
     ForeignKeyCheck(String),
+    #[error(
+        "could not take the migration lock on {url} within {secs} s: {holder}. Another deployer is migrating this database; wait for it, or raise --lock-timeout"
+    )]
+    LockTimeout {
+        url: String,
+        secs: u64,
+        holder: String,
+    },
 }
 
 fn query_err(doing: impl Into<String>) -> impl Fn(sqlx::Error) -> BackendError {
@@ -105,8 +113,12 @@ where
     O::Connection: Sized,
 {
     options.connect().await?.close().await?;
+    // One connection for the whole run, never recycled: the session holds the migration
+    // lock on MySQL/MariaDB (and for non-transactional revisions on PostgreSQL).
     sqlx::pool::PoolOptions::new()
         .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
         .acquire_timeout(timeout)
         .connect_with(options)
         .await
@@ -125,6 +137,75 @@ pub struct Backend {
     pool: Pool,
     dialect: Dialect,
     url: String,
+    /// How long `begin` waits for the migration lock.
+    lock_timeout: Duration,
+}
+
+/// PostgreSQL advisory lock key (two int4): "RETR", 0. Advisory locks are per database.
+const PG_LOCK: &str = "1380275282, 0";
+/// MySQL/MariaDB `GET_LOCK` name: locks are server-wide, so it names the database.
+const MYSQL_LOCK: &str = "CONCAT('retort:', DATABASE())";
+
+/// How this process appears to the database (PostgreSQL's application_name), so that a
+/// deployer waiting for the lock can say who holds it.
+fn application_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "?".into());
+    let mut name = format!(
+        "retort {} pid {} on {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        host.trim()
+    );
+    // PostgreSQL keeps 63 bytes.
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
+}
+
+/// True when the error is a lock wait that ran out.
+fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            // PostgreSQL lock_not_available; SQLite SQLITE_BUSY (and extended codes).
+            let code = db.code();
+            code.as_deref() == Some("55P03")
+                || code.as_deref() == Some("5")
+                || code
+                    .as_deref()
+                    .is_some_and(|c| c.parse::<u32>().is_ok_and(|n| n & 0xff == 5))
+        }
+        _ => false,
+    }
+}
+
+/// True when the error means the connection to the database is gone (the server ended
+/// the session, the network dropped, the server restarted).
+pub fn is_connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Protocol(m) => m.contains("closed") || m.contains("EOF"),
+        sqlx::Error::Database(db) => {
+            matches!(
+                db.code().as_deref(),
+                // PostgreSQL admin_shutdown, crash_shutdown, cannot_connect_now;
+                // MySQL/MariaDB ER_CONNECTION_KILLED, ER_SERVER_SHUTDOWN, CR_SERVER_LOST.
+                Some("57P01" | "57P02" | "57P03" | "70100" | "08S01" | "HY000")
+            ) && (db.message().contains("terminat")
+                || db.message().contains("killed")
+                || db.message().contains("shutdown")
+                || db.message().contains("interrupted")
+                || db.message().contains("Lost connection")
+                || db.code().as_deref() != Some("HY000"))
+        }
+        _ => false,
+    }
 }
 
 /// The transaction one revision runs in, or the script it is rendered into.
@@ -266,7 +347,12 @@ impl Backend {
             }
             Dialect::Postgres => {
                 let normalized = url.replacen("postgresql://", "postgres://", 1);
-                let options = PgConnectOptions::from_str(&normalized).map_err(fail)?;
+                // A crashed retort's session (and its locks) ends within a second, even in
+                // the middle of a long statement.
+                let options = PgConnectOptions::from_str(&normalized)
+                    .map_err(fail)?
+                    .application_name(&application_name())
+                    .options([("client_connection_check_interval", "1000")]);
                 Pool::Postgres(open(options, timeout).await.map_err(fail)?)
             }
             Dialect::Mysql => {
@@ -279,7 +365,14 @@ impl Backend {
             pool,
             dialect,
             url: shown,
+            lock_timeout: Duration::from_secs(60),
         })
+    }
+
+    /// How long taking the migration lock may wait.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -385,25 +478,173 @@ impl Backend {
         Ok(applied)
     }
 
-    /// Starts a revision's transaction (creating the ledger tables on first use).
+    /// Takes the migration lock and starts a revision's transaction (creating the ledger
+    /// tables on first use). The lock is the transaction's on SQLite (`BEGIN IMMEDIATE`)
+    /// and PostgreSQL (`pg_advisory_xact_lock`); on MySQL/MariaDB it is the session's
+    /// (`GET_LOCK`), released by [`Backend::release`] once the transaction has ended.
+    /// Every writer of the ledger goes through here, so two deployers never interleave
+    /// within a transaction, and a crashed one's lock ends with its connection.
     pub async fn begin(&self) -> Result<Tx, BackendError> {
         let err = query_err("starting a transaction");
+        let ms = self.lock_timeout.as_millis().max(1);
+        let timeout = |holder: String| BackendError::LockTimeout {
+            url: self.url.clone(),
+            secs: self.lock_timeout.as_secs(),
+            holder,
+        };
         let mut tx = match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(err)?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(err)?),
-            Pool::MySql(p) => Tx::MySql(p.begin().await.map_err(err)?),
+            Pool::Sqlite(p) => {
+                sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA busy_timeout = {ms}")))
+                    .execute(p)
+                    .await
+                    .map_err(&err)?;
+                match p.begin_with("BEGIN IMMEDIATE").await {
+                    Ok(t) => Tx::Sqlite(t),
+                    Err(e) if is_lock_timeout(&e) => {
+                        return Err(timeout(
+                            "another connection holds the database's write lock (SQLite cannot say which)".into(),
+                        ));
+                    }
+                    Err(e) => return Err(err(e)),
+                }
+            }
+            Pool::Postgres(p) => {
+                let mut t = p.begin().await.map_err(&err)?;
+                sqlx::raw_sql(AssertSqlSafe(format!("SET LOCAL lock_timeout = '{ms}ms'")))
+                    .execute(&mut *t)
+                    .await
+                    .map_err(&err)?;
+                let locked = sqlx::raw_sql(AssertSqlSafe(format!(
+                    "SELECT pg_advisory_xact_lock({PG_LOCK})"
+                )))
+                .execute(&mut *t)
+                .await;
+                match locked {
+                    Ok(_) => {}
+                    Err(e) if is_lock_timeout(&e) => {
+                        drop(t);
+                        return Err(timeout(self.pg_lock_holder(p).await));
+                    }
+                    Err(e) => return Err(query_err("taking the migration lock")(e)),
+                }
+                sqlx::raw_sql("SET LOCAL lock_timeout TO DEFAULT")
+                    .execute(&mut *t)
+                    .await
+                    .map_err(&err)?;
+                Tx::Postgres(t)
+            }
+            Pool::MySql(p) => {
+                let secs = self.lock_timeout.as_secs_f64().max(0.001);
+                let got: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT GET_LOCK({MYSQL_LOCK}, {secs})"
+                )))
+                .fetch_one(p)
+                .await
+                .map_err(query_err("taking the migration lock"))?;
+                if got != Some(1) {
+                    return Err(timeout(self.mysql_lock_holder(p).await));
+                }
+                match p.begin().await {
+                    Ok(t) => Tx::MySql(t),
+                    Err(e) => {
+                        self.release().await;
+                        return Err(err(e));
+                    }
+                }
+            }
         };
         for sql in ledger_tables(self.dialect) {
-            tx.run(&sql)
-                .await
-                .map_err(query_err("creating the ledger tables"))?;
+            if let Err(e) = tx.run(&sql).await {
+                drop(tx);
+                self.release().await;
+                return Err(query_err("creating the ledger tables")(e));
+            }
         }
         Ok(tx)
     }
 
+    /// Releases the session's migration lock (MySQL/MariaDB) once a transaction from
+    /// [`Backend::begin`] has committed or been dropped. A lost connection took the lock
+    /// with it, so failing here is harmless.
+    pub async fn release(&self) {
+        if let Pool::MySql(p) = &self.pool {
+            let _ = sqlx::raw_sql(AssertSqlSafe(format!("DO RELEASE_LOCK({MYSQL_LOCK})")))
+                .execute(p)
+                .await;
+        }
+    }
+
+    /// Who holds the PostgreSQL advisory lock, as far as pg_stat_activity tells.
+    async fn pg_lock_holder(&self, p: &PgPool) -> String {
+        let row: Result<Option<(i32, Option<String>, Option<String>, Option<String>)>, _> =
+            sqlx::query_as(
+                "SELECT a.pid, a.application_name, host(a.client_addr), to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ') \
+                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND l.classid = 1380275282 AND l.objid = 0 LIMIT 1",
+            )
+            .fetch_optional(p)
+            .await;
+        match row {
+            Ok(Some((pid, app, addr, since))) => format!(
+                "it is held by PostgreSQL backend {pid} ({}, from {}, in a transaction since {})",
+                app.filter(|a| !a.is_empty())
+                    .unwrap_or_else(|| "no application_name".into()),
+                addr.unwrap_or_else(|| "a local socket".into()),
+                since.unwrap_or_else(|| "?".into())
+            ),
+            Ok(None) => "it was released just as the wait ended".into(),
+            Err(e) => format!("its holder could not be read: {e}"),
+        }
+    }
+
+    /// Who holds the MySQL/MariaDB named lock.
+    async fn mysql_lock_holder(&self, p: &MySqlPool) -> String {
+        let row: Result<Option<(i64, String, String, i64)>, _> = sqlx::query_as(AssertSqlSafe(
+            format!(
+                "SELECT ID, USER, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK({MYSQL_LOCK})"
+            ),
+        ))
+        .fetch_optional(p)
+        .await;
+        match row {
+            Ok(Some((id, user, host, time))) => format!(
+                "it is held by connection {id} ({user}@{host}, for {time} s in its current state)"
+            ),
+            Ok(None) => "it was released just as the wait ended".into(),
+            Err(e) => format!("its holder could not be read: {e}"),
+        }
+    }
+
+    /// The version table's rows as this transaction sees them.
+    pub async fn heads_in(tx: &mut Tx) -> Result<Vec<String>, BackendError> {
+        let rows = tx
+            .strings(
+                "SELECT version_num FROM retort_version ORDER BY version_num",
+                &[],
+            )
+            .await
+            .map_err(query_err("reading the ledger"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect())
+    }
+
     /// Checks foreign keys (SQLite), records the step in the ledger and commits.
     pub async fn finish(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
-        if let Tx::Sqlite(t) = &mut tx {
+        if let Err(e) = self.record_step(&mut tx, entry).await {
+            drop(tx);
+            self.release().await;
+            return Err(e);
+        }
+        self.commit(tx).await
+    }
+
+    /// Checks foreign keys (SQLite) and records the step in the ledger, without
+    /// committing (`--transaction all` commits once, at the end).
+    pub async fn record_step(&self, tx: &mut Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
+        if let Tx::Sqlite(t) = tx {
             let violations: Vec<SqliteRow> = sqlx::query("PRAGMA foreign_key_check")
                 .fetch_all(&mut **t)
                 .await
@@ -424,19 +665,33 @@ impl Backend {
                 return Err(BackendError::ForeignKeyCheck(rows.join("; ")));
             }
         }
-        self.record(tx, entry).await
+        write_ledger(tx, self.dialect, entry)
+            .await
+            .map_err(query_err(format!(
+                "recording {} in the ledger",
+                entry.revision
+            )))
+    }
+
+    /// Commits a transaction from [`Backend::begin`] and releases the lock.
+    pub async fn commit(&self, tx: Tx) -> Result<(), BackendError> {
+        let result = tx.commit().await.map_err(query_err("committing"));
+        self.release().await;
+        result
     }
 
     /// Replaces the version table's rows with `entry.heads` (unless the entry records a
     /// failure), logs, and commits.
     async fn record(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
-        write_ledger(&mut tx, self.dialect, entry)
-            .await
-            .map_err(query_err(format!(
+        if let Err(e) = write_ledger(&mut tx, self.dialect, entry).await {
+            drop(tx);
+            self.release().await;
+            return Err(query_err(format!(
                 "recording {} in the ledger",
                 entry.revision
-            )))?;
-        tx.commit().await.map_err(query_err("committing"))
+            ))(e));
+        }
+        self.commit(tx).await
     }
 
     /// Records a revision that failed on a database that cannot roll its DDL back.

@@ -16,7 +16,7 @@ use crate::config::{self, Config};
 use crate::dialect::Dialect;
 use crate::graph::{Direction, Graph, Step};
 use crate::integrity;
-use crate::migrate::{Applied, History, Migrator};
+use crate::migrate::{Applied, History, Migrator, TransactionMode};
 use crate::ops::LogSink;
 use crate::revision::{self, Metadata};
 use crate::wit::LogLevel;
@@ -38,6 +38,9 @@ pub struct Cli {
     /// Output format of read commands: text (stderr) or json (stdout).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Seconds to wait for the migration lock another deployer holds.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    pub lock_timeout: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -117,6 +120,9 @@ pub enum Command {
         /// Run even though an applied revision's component changed since it ran.
         #[arg(long)]
         allow_modified: bool,
+        /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
+        #[arg(long, value_enum, default_value_t)]
+        transaction: TransactionMode,
         #[command(flatten)]
         offline: Offline,
     },
@@ -130,6 +136,9 @@ pub enum Command {
         /// Run even though an applied revision's component changed since it ran.
         #[arg(long)]
         allow_modified: bool,
+        /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
+        #[arg(long, value_enum, default_value_t)]
+        transaction: TransactionMode,
         #[command(flatten)]
         offline: Offline,
     },
@@ -376,7 +385,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let graph = &history.graph;
             let current =
                 if indicate_current || range.as_deref().is_some_and(|r| r.contains("current")) {
-                    let backend = connect(&config, cli.url.as_deref()).await?;
+                    let backend = connect(&config, cli.url.as_deref(), cli.lock_timeout).await?;
                     let heads = backend.heads().await?;
                     backend.close().await;
                     heads
@@ -516,7 +525,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let history = History::load(&config.components_dir())?;
             let graph = &history.graph;
-            let backend = connect(&config, cli.url.as_deref()).await?;
+            let backend = connect(&config, cli.url.as_deref(), cli.lock_timeout).await?;
             let heads = backend.heads().await?;
             let failure = backend.unresolved_failure().await?;
             backend.close().await;
@@ -580,7 +589,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 })?
             } else {
                 let history = History::load(&config.components_dir())?;
-                let backend = connect(&config, cli.url.as_deref()).await?;
+                let backend = connect(&config, cli.url.as_deref(), cli.lock_timeout).await?;
                 let applied = backend.applied_digests().await?;
                 backend.close().await;
                 integrity::check_applied(&history, &applied)
@@ -673,7 +682,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 print!("{}", crate::migrate::render_stamp(d, &heads).await?);
                 return Ok(());
             }
-            let backend = connect(&config, cli.url.as_deref()).await?;
+            let backend = connect(&config, cli.url.as_deref(), cli.lock_timeout).await?;
             // With --purge, whatever the table holds is replaced unread.
             let current = if purge {
                 Vec::new()
@@ -700,12 +709,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             revision,
             dry_run,
             allow_modified,
+            transaction,
             offline,
         } => {
             let run = Run {
                 dry_run,
                 allow_modified,
                 json_out,
+                transaction,
+                lock_secs: cli.lock_timeout,
             };
             move_to(
                 &config,
@@ -721,12 +733,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             revision,
             dry_run,
             allow_modified,
+            transaction,
             offline,
         } => {
             let run = Run {
                 dry_run,
                 allow_modified,
                 json_out,
+                transaction,
+                lock_secs: cli.lock_timeout,
             };
             move_to(
                 &config,
@@ -852,6 +867,8 @@ struct Run {
     dry_run: bool,
     allow_modified: bool,
     json_out: bool,
+    transaction: TransactionMode,
+    lock_secs: u64,
 }
 
 /// `upgrade` or `downgrade`: a script with --sql, else a run against the database.
@@ -939,9 +956,11 @@ fn scaffold(config: &Config, request: &build::NewRevision, json_out: bool) -> Re
     Ok(())
 }
 
-async fn connect(config: &Config, url: Option<&str>) -> Result<Backend, Failure> {
+async fn connect(config: &Config, url: Option<&str>, lock_secs: u64) -> Result<Backend, Failure> {
     let url = config.database_url(url).map_err(usage)?;
-    Ok(Backend::connect(&url).await?)
+    Ok(Backend::connect(&url)
+        .await?
+        .with_lock_timeout(std::time::Duration::from_secs(lock_secs)))
 }
 
 async fn migrate(
@@ -955,9 +974,11 @@ async fn migrate(
         dry_run,
         allow_modified,
         json_out,
+        transaction,
+        lock_secs,
     } = run;
     let history = History::load(&config.components_dir())?;
-    let backend = connect(config, url).await?;
+    let backend = connect(config, url, lock_secs).await?;
     let problems = integrity::check_applied(&history, &backend.applied_digests().await?);
     if !problems.is_empty() && !allow_modified && !dry_run {
         let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
@@ -988,7 +1009,8 @@ async fn migrate(
             Some(a) => eprintln!("  done in {} ms", a.millis),
         },
     );
-    let migrator = Migrator::new(config, &history, &backend, log, progress)?;
+    let mut migrator = Migrator::new(config, &history, &backend, log, progress)?;
+    migrator.transaction = transaction;
     let steps = match direction {
         Direction::Up => migrator.plan_upgrade(target).await?,
         Direction::Down => migrator.plan_downgrade(target).await?,
@@ -1005,20 +1027,32 @@ async fn migrate(
         }
         return Ok(());
     }
-    if steps.is_empty() {
+    let result = if steps.is_empty() {
+        Ok(Vec::new())
+    } else {
+        migrator.migrate(direction, target).await
+    };
+    let applied = match result {
+        Ok(applied) => applied,
+        Err(e) => {
+            backend.close().await;
+            return Err(e.into());
+        }
+    };
+    if applied.is_empty() {
         let heads = backend.heads().await?;
-        eprintln!(
-            "nothing to do: the database is at {}",
-            if heads.is_empty() {
-                "base".into()
-            } else {
-                heads.join(", ")
-            }
-        );
+        let at = if heads.is_empty() {
+            "base".into()
+        } else {
+            heads.join(", ")
+        };
+        if steps.is_empty() {
+            eprintln!("nothing to do: the database is at {at}");
+        } else {
+            eprintln!("nothing to do: another deployer got there first; the database is at {at}");
+        }
     }
-    let result = migrator.run(&steps).await;
     backend.close().await;
-    let applied = result?;
     if json_out {
         println!("{}", serde_json::to_string(&applied)?);
     }

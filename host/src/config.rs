@@ -109,6 +109,13 @@ pub struct Limits {
     pub max_call_bytes: usize,
     /// Most rows the host reads for one `cursor.next` (what a query buffers).
     pub max_batch_rows: u32,
+    /// Most bytes of stdout, and of stderr, a WASI guest may write to the log per call.
+    pub max_output_bytes: usize,
+    /// Wall-clock seconds one call may take, waits included (`0`: no limit).
+    pub timeout_secs: u64,
+    /// Revisions granted one read-only directory (seen as `/data` in the guest):
+    /// revision id = directory, relative to retort.toml. Off unless listed here.
+    pub read_only_dirs: std::collections::BTreeMap<String, PathBuf>,
     /// Where compiled components are cached (`""` turns the cache off).
     pub cache_dir: PathBuf,
 }
@@ -123,6 +130,9 @@ impl Default for Limits {
             stack_kib: 1024,
             max_call_bytes: 64 << 20,
             max_batch_rows: 10_000,
+            max_output_bytes: 1 << 20,
+            timeout_secs: 6 * 3600,
+            read_only_dirs: Default::default(),
             cache_dir: ".retort/cache".into(),
         }
     }
@@ -187,6 +197,16 @@ impl Config {
     pub fn cache_dir(&self) -> Option<PathBuf> {
         let dir = &self.file.sandbox.cache_dir;
         (!dir.as_os_str().is_empty()).then(|| self.root.join(dir))
+    }
+
+    /// Read-only directory grants, by revision id, resolved against the config's directory.
+    pub fn read_only_dirs(&self) -> std::collections::BTreeMap<String, PathBuf> {
+        self.file
+            .sandbox
+            .read_only_dirs
+            .iter()
+            .map(|(rev, dir)| (rev.clone(), self.root.join(dir)))
+            .collect()
     }
 
     /// The database URL: `--url`, then `RETORT_DATABASE_URL`, then the config file, then

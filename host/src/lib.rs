@@ -20,6 +20,7 @@ pub mod rebuild;
 pub mod revision;
 pub mod sandbox;
 pub mod schema;
+pub mod wasi;
 
 mod generated {
     wasmtime::component::bindgen!({

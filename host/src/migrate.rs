@@ -29,6 +29,16 @@ pub enum MigrateError {
     },
     #[error(transparent)]
     Step(Box<StepFailure>),
+    /// Another deployer changed the ledger while this run waited for the lock.
+    #[error("another deployer changed the database while this run waited for the migration lock (it is now at {}); nothing more was done", if .now.is_empty() { "base".to_owned() } else { .now.join(", ") })]
+    Moved {
+        done: Vec<Applied>,
+        now: Vec<String>,
+    },
+    #[error(
+        "--transaction all needs transactional DDL, which MariaDB/MySQL do not have (each DDL statement commits); use --transaction per-revision"
+    )]
+    NoTransactionalDdl,
     #[error("{}", offline_message(.revision, *.reads_rows, .failed_op, .reason))]
     Offline {
         revision: String,
@@ -49,9 +59,11 @@ pub enum MigrateError {
 
 /// A revision that failed and was rolled back.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", step_message(*.dialect, .revision, .direction, .failed_op, .last_op, .guest_log, .applied))]
+#[error("{}", step_message(self))]
 pub struct StepFailure {
     pub dialect: Dialect,
+    /// The connection to the database was lost during the step.
+    pub connection_lost: bool,
     pub revision: String,
     pub direction: Direction,
     /// The op that returned an error to the guest, if one did.
@@ -62,6 +74,9 @@ pub struct StepFailure {
     pub guest_log: Option<String>,
     /// Revisions this run applied before the failure; they stay applied.
     pub applied: Vec<String>,
+    /// Revisions this run ran before the failure in the same transaction
+    /// (`--transaction all`), rolled back with it.
+    pub rolled_back: Vec<String>,
     #[source]
     pub source: StepError,
 }
@@ -88,16 +103,30 @@ fn offline_message(
     msg
 }
 
-fn step_message(
-    dialect: Dialect,
-    revision: &str,
-    direction: &Direction,
-    failed_op: &Option<String>,
-    last_op: &Option<String>,
-    guest_log: &Option<String>,
-    applied: &[String],
-) -> String {
-    let mut msg = if dialect == Dialect::Mysql {
+fn step_message(f: &StepFailure) -> String {
+    let StepFailure {
+        dialect,
+        revision,
+        direction,
+        failed_op,
+        last_op,
+        guest_log,
+        applied,
+        rolled_back,
+        connection_lost,
+        ..
+    } = f;
+    let mut msg = if *connection_lost {
+        format!(
+            "revision {revision} failed to {direction}: {}. It was not recorded as applied; {}",
+            crate::ops::CONNECTION_LOST,
+            if *dialect == Dialect::Mysql {
+                "MariaDB/MySQL keep DDL that ran before the loss: check the schema, then `retort stamp` the state"
+            } else {
+                "the database rolled its transaction back. Run `retort upgrade` again once the database is reachable"
+            }
+        )
+    } else if *dialect == Dialect::Mysql {
         format!(
             "revision {revision} failed to {direction}; MariaDB/MySQL commit DDL as it runs, so \
              statements before the failure may remain (recorded in retort_log; upgrade refuses \
@@ -118,6 +147,12 @@ fn step_message(
         msg.push_str(&format!(
             "\n  applied before it in this run (kept): {}",
             applied.join(", ")
+        ));
+    }
+    if !rolled_back.is_empty() {
+        msg.push_str(&format!(
+            "\n  run before it in the same transaction (--transaction all), rolled back too: {}",
+            rolled_back.join(", ")
         ));
     }
     msg
@@ -166,6 +201,7 @@ pub struct Migrator<'a> {
     pub sandbox: Sandbox,
     pub log: LogSink,
     pub progress: Progress,
+    pub transaction: TransactionMode,
 }
 
 impl<'a> Migrator<'a> {
@@ -176,7 +212,8 @@ impl<'a> Migrator<'a> {
         log: LogSink,
         progress: Progress,
     ) -> Result<Self, MigrateError> {
-        let sandbox = Sandbox::new(&config.file.sandbox, config.cache_dir().as_deref())?;
+        let sandbox = Sandbox::new(&config.file.sandbox, config.cache_dir().as_deref())?
+            .with_read_only_dirs(config.read_only_dirs());
         Ok(Migrator {
             policy: std::sync::Arc::new(config.file.policy.clone()),
             history,
@@ -184,6 +221,7 @@ impl<'a> Migrator<'a> {
             sandbox,
             log,
             progress,
+            transaction: TransactionMode::PerRevision,
         })
     }
 
@@ -216,12 +254,57 @@ impl<'a> Migrator<'a> {
         Ok(graph::plan_downgrade(graph, &remove))
     }
 
-    /// Runs `steps` in order, each in its own transaction with its ledger update.
+    /// Upgrades (or downgrades) to `target`, planning under the current ledger, and
+    /// planning again when another deployer moved the ledger while this run waited for
+    /// the lock: an upgrade goes on to the same target heads from where the database
+    /// is now (often: nothing left to do); a downgrade stops and says so.
+    pub async fn migrate(
+        &self,
+        direction: Direction,
+        target: &str,
+    ) -> Result<Vec<Applied>, MigrateError> {
+        let graph = &self.history.graph;
+        let (mut steps, target_heads) = match direction {
+            Direction::Up => {
+                let current = self.backend.heads().await?;
+                let heads = graph.upgrade_target(target, &current)?;
+                (self.plan_upgrade(target).await?, Some(heads))
+            }
+            Direction::Down => (self.plan_downgrade(target).await?, None),
+        };
+        let mut applied = Vec::new();
+        loop {
+            match self.run(&steps).await {
+                Ok(done) => {
+                    applied.extend(done);
+                    return Ok(applied);
+                }
+                Err(MigrateError::Moved { done, now }) => {
+                    applied.extend(done);
+                    let Some(target_heads) = &target_heads else {
+                        return Err(MigrateError::Moved { done: applied, now });
+                    };
+                    graph.check_current(&now)?;
+                    steps = graph::plan_upgrade(graph, &now, target_heads);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs `steps` in order, each in its own transaction with its ledger update (or all
+    /// in one, with `--transaction all`). Each transaction starts by taking the
+    /// migration lock and checking that the ledger is still where the plan started;
+    /// if another deployer moved it, the run stops with [`MigrateError::Moved`].
     /// Every component is compiled before the first step runs, so a malformed one
     /// stops the run before anything changes.
     pub async fn run(&self, steps: &[Step]) -> Result<Vec<Applied>, MigrateError> {
         if let Some(failure) = self.backend.unresolved_failure().await? {
             return Err(MigrateError::Unresolved(failure));
+        }
+        let whole_run = self.transaction == TransactionMode::All;
+        if whole_run && self.backend.dialect() == Dialect::Mysql {
+            return Err(MigrateError::NoTransactionalDdl);
         }
         let mut components = Vec::with_capacity(steps.len());
         for step in steps {
@@ -230,6 +313,8 @@ impl<'a> Migrator<'a> {
         }
         let mut heads = self.backend.heads().await?;
         let mut applied: Vec<Applied> = Vec::new();
+        // The run's transaction with --transaction all, between steps.
+        let mut shared: Option<Tx> = None;
         for (step, component) in steps.iter().zip(&components) {
             let rev = &self.history.revisions[&step.revision];
             (self.progress)(step, rev, None);
@@ -240,22 +325,51 @@ impl<'a> Migrator<'a> {
                 Direction::Down => "down",
             };
             let fail = |source: StepError, state: Option<OpState>, applied: &[Applied]| {
+                let failed_op = state.as_ref().and_then(|s| s.failed_op.clone());
+                let connection_lost = lost_connection(&source, failed_op.as_deref());
+                let before: Vec<String> = applied.iter().map(|a| a.revision.clone()).collect();
+                let (applied, rolled_back) = if whole_run {
+                    (Vec::new(), before)
+                } else {
+                    (before, Vec::new())
+                };
                 MigrateError::Step(Box::new(StepFailure {
                     dialect: self.backend.dialect(),
+                    connection_lost,
                     revision: step.revision.clone(),
                     direction: step.direction,
-                    failed_op: state.as_ref().and_then(|s| s.failed_op.clone()),
+                    failed_op,
                     last_op: state.as_ref().and_then(|s| s.journal.last().cloned()),
                     guest_log: state.and_then(|s| s.last_error_log),
-                    applied: applied.iter().map(|a| a.revision.clone()).collect(),
+                    applied,
+                    rolled_back,
                     source,
                 }))
             };
-            let tx = self
-                .backend
-                .begin()
-                .await
-                .map_err(|e| fail(e.into(), None, &applied))?;
+            let tx = match shared.take() {
+                Some(tx) => tx,
+                None => {
+                    let mut tx = self
+                        .backend
+                        .begin()
+                        .await
+                        .map_err(|e| fail(e.into(), None, &applied))?;
+                    let now = match Backend::heads_in(&mut tx).await {
+                        Ok(now) => now,
+                        Err(e) => {
+                            drop(tx);
+                            self.backend.release().await;
+                            return Err(fail(e.into(), None, &applied));
+                        }
+                    };
+                    if !same_heads(&now, &heads) {
+                        drop(tx);
+                        self.backend.release().await;
+                        return Err(MigrateError::Moved { done: applied, now });
+                    }
+                    tx
+                }
+            };
             let state = OpState::new(
                 &step.revision,
                 self.backend.dialect(),
@@ -272,11 +386,12 @@ impl<'a> Migrator<'a> {
             {
                 outcome = Err(CallError::Guest(format!("cannot close its cursors: {e}")));
             }
-            let tx = state.take_tx().expect("the state owns the transaction");
+            let mut tx = state.take_tx().expect("the state owns the transaction");
             if let Err(e) = outcome {
                 // Dropping the transaction rolls it back (on MySQL/MariaDB, only what
                 // came after the last DDL statement).
                 drop(tx);
+                self.backend.release().await;
                 let err = fail(e.into(), Some(state), &applied);
                 if self.backend.dialect() == Dialect::Mysql {
                     let detail = match &err {
@@ -309,10 +424,19 @@ impl<'a> Migrator<'a> {
                 heads: &next,
                 started_at,
             };
-            self.backend
-                .finish(tx, &entry)
-                .await
-                .map_err(|e| fail(e.into(), Some(state), &applied))?;
+            if whole_run {
+                if let Err(e) = self.backend.record_step(&mut tx, &entry).await {
+                    drop(tx);
+                    self.backend.release().await;
+                    return Err(fail(e.into(), Some(state), &applied));
+                }
+                shared = Some(tx);
+            } else {
+                self.backend
+                    .finish(tx, &entry)
+                    .await
+                    .map_err(|e| fail(e.into(), Some(state), &applied))?;
+            }
             heads = next;
             let done = Applied {
                 revision: step.revision.clone(),
@@ -323,8 +447,43 @@ impl<'a> Migrator<'a> {
             (self.progress)(step, rev, Some(&done));
             applied.push(done);
         }
+        if let Some(tx) = shared {
+            self.backend.commit(tx).await?;
+        }
         Ok(applied)
     }
+}
+
+/// The same set of heads, whatever the order.
+fn same_heads(a: &[String], b: &[String]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// True when a step failed because the database connection went away.
+fn lost_connection(source: &StepError, failed_op: Option<&str>) -> bool {
+    let said = |m: &str| m.contains(crate::ops::CONNECTION_LOST);
+    failed_op.is_some_and(said)
+        || match source {
+            StepError::Backend(BackendError::Query { source, .. }) => {
+                backend::is_connection_lost(source)
+            }
+            StepError::Call(CallError::Guest(m)) | StepError::Call(CallError::Trap(m)) => said(m),
+            _ => false,
+        }
+}
+
+/// How a run uses transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransactionMode {
+    /// Each revision in its own transaction, with its ledger update (the default).
+    #[default]
+    PerRevision,
+    /// The whole run in one transaction: all revisions or none (SQLite, PostgreSQL).
+    All,
 }
 
 /// What `--sql` renders.
@@ -350,7 +509,8 @@ pub async fn render_script(
 ) -> Result<String, MigrateError> {
     let graph = &history.graph;
     let d = plan.dialect;
-    let sandbox = Sandbox::new(&config.file.sandbox, config.cache_dir().as_deref())?;
+    let sandbox = Sandbox::new(&config.file.sandbox, config.cache_dir().as_deref())?
+        .with_read_only_dirs(config.read_only_dirs());
     let mut script = backend::Script::new(d)
         .await
         .map_err(|e| MigrateError::Render(format!("cannot start the schema model: {e}")))?;

@@ -78,6 +78,8 @@ pub struct OpState {
     /// What guest SQL may do.
     policy: Arc<Policy>,
     call_limits: CallLimits,
+    /// The locked-down WASI context, used only by components that import WASI.
+    wasi: wasmtime_wasi::WasiCtx,
 }
 
 impl OpState {
@@ -101,7 +103,22 @@ impl OpState {
             limits,
             policy: Arc::new(Policy::default()),
             call_limits: CallLimits::default(),
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
         }
+    }
+
+    /// Where the guest's log lines go.
+    pub fn log_sink(&self) -> LogSink {
+        self.log.clone()
+    }
+
+    /// Replaces the WASI context (crate::wasi builds it).
+    pub fn set_wasi(&mut self, ctx: wasmtime_wasi::WasiCtx) {
+        self.wasi = ctx;
+    }
+
+    pub(crate) fn wasi_parts(&mut self) -> crate::wasi::Parts<'_> {
+        (&mut self.wasi, &mut self.table)
     }
 
     /// The per-call limits.
@@ -586,7 +603,13 @@ fn rebuild_error(e: RebuildError) -> Error {
 }
 
 /// Sorts a database error into the variant a guest can match on.
+/// How an op error says the database connection is gone (crate::migrate looks for it).
+pub const CONNECTION_LOST: &str = "the database connection was lost";
+
 pub fn db_error(e: sqlx::Error) -> Error {
+    if crate::backend::is_connection_lost(&e) {
+        return Error::Database(format!("{CONNECTION_LOST}: {e}"));
+    }
     match &e {
         sqlx::Error::Database(db) => {
             let message = db.message().to_owned();

@@ -1,7 +1,9 @@
 //! The wasmtime sandbox: engine configuration, compiled-component cache, limits, and
 //! calling a revision's exports. Knows nothing about SQL.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
@@ -56,7 +58,27 @@ pub enum CallError {
 }
 
 /// The interfaces the host provides; anything else a component imports is refused.
-const PROVIDED: &[&str] = &["retort:migration/op@0.1.", "retort:migration/types@0.1."];
+/// WASI 0.2 is linked for the toolchains that need it, under a locked-down context
+/// (crate::wasi); wasi:http and anything unknown are not.
+const PROVIDED: &[&str] = &[
+    "retort:migration/op@0.1.",
+    "retort:migration/types@0.1.",
+    "wasi:cli/environment@0.2.",
+    "wasi:cli/exit@0.2.",
+    "wasi:cli/stdin@0.2.",
+    "wasi:cli/stdout@0.2.",
+    "wasi:cli/stderr@0.2.",
+    "wasi:cli/terminal-",
+    "wasi:clocks/monotonic-clock@0.2.",
+    "wasi:clocks/wall-clock@0.2.",
+    "wasi:filesystem/types@0.2.",
+    "wasi:filesystem/preopens@0.2.",
+    "wasi:io/error@0.2.",
+    "wasi:io/poll@0.2.",
+    "wasi:io/streams@0.2.",
+    "wasi:random/",
+    "wasi:sockets/",
+];
 
 /// The engine every revision runs on, and the cache of compiled components.
 pub struct Sandbox {
@@ -64,6 +86,8 @@ pub struct Sandbox {
     linker: Linker<OpState>,
     cache: Option<Cache>,
     limits: Limits,
+    /// Read-only directory grants by revision id (`[sandbox.read-only-dirs]`).
+    read_only_dirs: BTreeMap<String, PathBuf>,
 }
 
 impl Sandbox {
@@ -79,6 +103,8 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         RevisionWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
         // A cache that cannot be opened only costs compile time.
         let cache = cache_dir.and_then(|dir| Cache::open(dir, &engine).ok());
         Ok(Sandbox {
@@ -86,7 +112,14 @@ impl Sandbox {
             linker,
             cache,
             limits: limits.clone(),
+            read_only_dirs: BTreeMap::new(),
         })
+    }
+
+    /// Grants these revisions (by id) one read-only directory each.
+    pub fn with_read_only_dirs(mut self, grants: BTreeMap<String, PathBuf>) -> Self {
+        self.read_only_dirs = grants;
+        self
     }
 
     /// The compiled component, with its imports checked against what the host provides.
@@ -168,6 +201,40 @@ impl Sandbox {
         direction: Direction,
         state: OpState,
     ) -> (OpState, Result<(), CallError>) {
+        let mut state = state;
+        let grant = self
+            .read_only_dirs
+            .get(&state.revision)
+            .map(PathBuf::as_path);
+        let output = match crate::wasi::locked_down(
+            &state.revision,
+            state.log_sink(),
+            self.limits.max_output_bytes,
+            grant,
+        ) {
+            Ok((ctx, output)) => {
+                state.set_wasi(ctx);
+                output
+            }
+            Err(e) => return (state, Err(CallError::Instantiate(e))),
+        };
+        let (mut state, outcome) = self.run(component, direction, state).await;
+        if let Some(tail) = output.finish()
+            && outcome.is_err()
+            && state.last_error_log.is_none()
+        {
+            state.last_error_log = Some(tail);
+        }
+        (state, outcome)
+    }
+
+    /// Instantiates and calls, within the fuel and wall-clock limits.
+    async fn run(
+        &self,
+        component: &Component,
+        direction: Direction,
+        state: OpState,
+    ) -> (OpState, Result<(), CallError>) {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         if let Err(e) = store.set_fuel(self.limits.fuel) {
@@ -186,14 +253,29 @@ impl Sandbox {
                     );
                 }
             };
-        let result = match direction {
-            Direction::Up => instance.call_upgrade(&mut store).await,
-            Direction::Down => instance.call_downgrade(&mut store).await,
+        let call = async {
+            match direction {
+                Direction::Up => instance.call_upgrade(&mut store).await,
+                Direction::Down => instance.call_downgrade(&mut store).await,
+            }
+        };
+        // Fuel bounds computation; this bounds waiting too (a WASI sleep, a lock). Dropping
+        // the call future cancels the guest; the store, and its transaction, stay ours.
+        let result = if self.limits.timeout_secs == 0 {
+            Some(call.await)
+        } else {
+            tokio::time::timeout(Duration::from_secs(self.limits.timeout_secs), call)
+                .await
+                .ok()
         };
         let outcome = match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(CallError::Guest(message)),
-            Err(trap) => Err(CallError::Trap(self.describe_trap(&trap))),
+            Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(message))) => Err(CallError::Guest(message)),
+            Some(Err(trap)) => Err(CallError::Trap(self.describe_trap(&trap))),
+            None => Err(CallError::Trap(format!(
+                "the wall-clock limit of {} s per call ran out ([sandbox] timeout-secs in retort.toml)",
+                self.limits.timeout_secs
+            ))),
         };
         (store.into_data(), outcome)
     }
@@ -209,6 +291,12 @@ impl Sandbox {
             .downcast_ref::<wasmtime::WasmBacktrace>()
             .map(|bt| format!("\n{bt}"))
             .unwrap_or_default();
+        if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return format!(
+                "the revision called exit({}) instead of returning from its export",
+                exit.0
+            );
+        }
         match err.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::StackOverflow) => format!(
                 "the wasm stack limit of {} KiB ran out ([sandbox] stack-kib in retort.toml){backtrace}",

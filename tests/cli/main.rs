@@ -909,8 +909,8 @@ fn components_importing_anything_else_are_refused_at_load() {
     let p = Project::new();
     let component = wat::parse_str(
         r#"(component
-            (import "wasi:sockets/tcp@0.2.0" (instance))
-            (import "wasi:filesystem/preopens@0.2.0" (instance))
+            (import "wasi:http/outgoing-handler@0.2.0" (instance))
+            (import "acme:vault/secrets" (instance))
         )"#,
     )
     .unwrap();
@@ -919,13 +919,160 @@ fn components_importing_anything_else_are_refused_at_load() {
     p.write_component("net.wasm", &packed);
     let err = p.fails(&["upgrade", "head"], 1);
     assert!(
-        err.contains("revision net1") && err.contains("imports wasi:sockets/tcp@0.2.0, wasi:filesystem/preopens@0.2.0, which this host does not provide"),
+        err.contains("revision net1") && err.contains("imports wasi:http/outgoing-handler@0.2.0, acme:vault/secrets, which this host does not provide"),
         "{err}"
     );
     // Nothing ran: not even the ledger was created.
     assert!(!p.db_path().exists() || p.db().tables().is_empty());
     let inspect = p.json(&["inspect", "net1"]);
     assert_eq!(inspect["needs_wasi"], true);
+}
+
+/// A project with the WASI probe (tests/fixtures/versions/wasi.rs) and its inputs.
+fn wasi_probe_project(port: u16, noise: u64, sleep_ms: u64) -> Project {
+    let p = Project::new();
+    p.add(&fixture("wasi"));
+    p.db_exec("CREATE TABLE probe_target (port INTEGER, noise INTEGER, sleep_ms INTEGER)");
+    p.db_exec(&format!(
+        "INSERT INTO probe_target VALUES ({port}, {noise}, {sleep_ms})"
+    ));
+    p
+}
+
+fn probe_outcomes(p: &Project) -> std::collections::BTreeMap<String, String> {
+    p.db()
+        .rows("SELECT check_name, outcome FROM wasi_probe")
+        .into_iter()
+        .map(|row| {
+            let (check, outcome) = row.split_once('|').unwrap();
+            (check.to_owned(), outcome.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn wasi_guests_run_with_nothing_but_the_log() {
+    // A listener the guest is told about: it must never see a connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let p = wasi_probe_project(port, 50_000, 0);
+    p.append_config("\n[sandbox]\nmax-output-bytes = 10000\n");
+    let out = p
+        .cmd(&["upgrade", "head"])
+        .env("RETORT_TEST_SECRET", "hunter2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    let seen = probe_outcomes(&p);
+    assert_eq!(seen["environment"], "0 variables", "{seen:?}");
+    assert_eq!(seen["arguments"], "0 arguments", "{seen:?}");
+    assert_eq!(seen["preopens"], "[]", "{seen:?}");
+    assert_eq!(seen["read"], "no directory to open files in", "{seen:?}");
+    // No socket at all; and "localhost", which the host resolves, does not resolve
+    // (wasmtime-wasi answers a disabled lookup with permanent-resolver-failure).
+    assert!(
+        seen["tcp"].starts_with("no socket") && seen["tcp"].contains("access-denied"),
+        "{seen:?}"
+    );
+    assert!(
+        seen["lookup"].starts_with("denied")
+            && seen["lookup"].contains("permanent-resolver-failure"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the guest reached the listener"
+    );
+
+    // stdout and stderr reach the log, attributed, and capped.
+    assert!(
+        stderr.contains("f0wasi") && stderr.contains("hello from the guest's stdout"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a warning on stderr"), "{stderr}");
+    let dropped = 50_000 + "hello from the guest's stdout\n".len() - 10_000;
+    assert!(
+        stderr.contains(&format!(
+            "stdout output over the max-output-bytes limit of 10000 ([sandbox] in retort.toml): {dropped} bytes dropped"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.len() < 30_000,
+        "the cap let {} bytes through",
+        stderr.len()
+    );
+    assert_eq!(p.db().heads(), ["f0wasi"]);
+}
+
+#[test]
+fn a_granted_directory_is_read_only_and_cannot_be_escaped() {
+    let p = wasi_probe_project(9, 0, 0);
+    std::fs::create_dir(p.path().join("seed")).unwrap();
+    std::fs::write(p.path().join("seed/seed.txt"), "id,name\n1,ada\n").unwrap();
+    std::fs::write(p.path().join("outside.txt"), "secret").unwrap();
+    p.append_config("\n[sandbox.read-only-dirs]\nf0wasi = \"seed\"\n");
+    p.ok(&["upgrade", "head"]);
+    let seen = probe_outcomes(&p);
+    assert_eq!(seen["preopens"], "[/data]", "{seen:?}");
+    assert_eq!(seen["read"], r#"read "id,name\n1,ada\n""#, "{seen:?}");
+    assert!(
+        seen["write"].starts_with("denied") && seen["write"].contains("not-permitted"),
+        "{seen:?}"
+    );
+    assert!(
+        seen["escape"].starts_with("open failed") && seen["escape"].contains("not-permitted"),
+        "{seen:?}"
+    );
+    assert!(!p.path().join("seed/written.txt").exists());
+
+    // A symlink inside the granted directory does not lead out of it either.
+    let r = wasi_probe_project(9, 0, 0);
+    std::fs::create_dir(r.path().join("seed")).unwrap();
+    std::fs::write(r.path().join("outside.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink("../outside.txt", r.path().join("seed/seed.txt")).unwrap();
+    r.append_config("\n[sandbox.read-only-dirs]\nf0wasi = \"seed\"\n");
+    r.ok(&["upgrade", "head"]);
+    let seen = probe_outcomes(&r);
+    assert!(
+        seen["read"].starts_with("open failed") && !seen["read"].contains("secret"),
+        "{seen:?}"
+    );
+
+    // A grant of a directory that does not exist names it, and nothing runs.
+    let q = wasi_probe_project(9, 0, 0);
+    q.append_config("\n[sandbox.read-only-dirs]\nf0wasi = \"no-such-dir\"\n");
+    let err = q.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("revision f0wasi")
+            && err.contains("no-such-dir")
+            && err.contains("[sandbox.read-only-dirs]"),
+        "{err}"
+    );
+    assert!(q.db().heads().is_empty());
+    assert!(!q.db().tables().contains(&"wasi_probe".to_string()));
+}
+
+#[test]
+fn a_guest_that_waits_forever_meets_the_wall_clock_limit() {
+    let p = wasi_probe_project(9, 0, 3_600_000);
+    p.append_config("\n[sandbox]\ntimeout-secs = 1\n");
+    let started = std::time::Instant::now();
+    let err = p.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("revision f0wasi failed to upgrade")
+            && err.contains("the wall-clock limit of 1 s per call ran out"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(600));
+    // Its writes were rolled back; the ledger is as before; the next command works.
+    assert!(!p.db().tables().contains(&"wasi_probe".to_string()));
+    assert!(p.db().heads().is_empty());
+    p.ok(&["history"]);
 }
 
 #[test]

@@ -196,6 +196,7 @@ impl Project {
         rt.block_on(async move {
             let mut conn = SqliteConnectOptions::new()
                 .filename(&path)
+                .create_if_missing(true)
                 .connect()
                 .await
                 .unwrap();
@@ -295,7 +296,11 @@ impl Db {
         ))
     }
 
+    /// The ledger's heads; none when the ledger was never created (or rolled back).
     pub fn heads(&self) -> Vec<String> {
+        if !self.tables().contains(&"retort_version".to_string()) {
+            return Vec::new();
+        }
         self.rows("SELECT version_num FROM retort_version ORDER BY version_num")
     }
 }
