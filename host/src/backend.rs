@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{
@@ -186,23 +187,20 @@ fn is_lock_timeout(e: &sqlx::Error) -> bool {
 /// the session, the network dropped, the server restarted).
 pub fn is_connection_lost(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Protocol(m) => m.contains("closed") || m.contains("EOF"),
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
-            matches!(
-                db.code().as_deref(),
-                // PostgreSQL admin_shutdown, crash_shutdown, cannot_connect_now;
-                // MySQL/MariaDB ER_CONNECTION_KILLED, ER_SERVER_SHUTDOWN, CR_SERVER_LOST.
-                Some("57P01" | "57P02" | "57P03" | "70100" | "08S01" | "HY000")
-            ) && (db.message().contains("terminat")
-                || db.message().contains("killed")
-                || db.message().contains("shutdown")
-                || db.message().contains("interrupted")
-                || db.message().contains("Lost connection")
-                || db.code().as_deref() != Some("HY000"))
+            let message = db.message().to_lowercase();
+            match db.code().as_deref() {
+                // PostgreSQL admin_shutdown, crash_shutdown, cannot_connect_now.
+                Some("57P01" | "57P02" | "57P03") => true,
+                // MySQL/MariaDB: communication link failure; a killed connection or query.
+                Some("08S01") => true,
+                // (70100 is also a query interrupted by a limit: only a killed connection.)
+                Some("70100") => message.contains("connection was killed"),
+                _ => {
+                    message.contains("lost connection") || message.contains("connection was killed")
+                }
+            }
         }
         _ => false,
     }
@@ -213,6 +211,10 @@ pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
     MySql(Transaction<'static, MySql>),
+    /// The connection, outside any transaction: for revisions that cannot run in one.
+    SqliteAuto(PoolConnection<Sqlite>),
+    PostgresAuto(PoolConnection<Postgres>),
+    MySqlAuto(PoolConnection<MySql>),
     Script(Box<Script>),
 }
 
@@ -223,6 +225,9 @@ macro_rules! on_tx {
             Tx::Sqlite($t) => $body,
             Tx::Postgres($t) => $body,
             Tx::MySql($t) => $body,
+            Tx::SqliteAuto($t) => $body,
+            Tx::PostgresAuto($t) => $body,
+            Tx::MySqlAuto($t) => $body,
             Tx::Script($s) => $offline,
         }
     };
@@ -423,21 +428,21 @@ impl Backend {
         })
     }
 
-    /// The last revision that failed on a database whose DDL is not transactional
-    /// (MariaDB/MySQL) and has not been resolved (by `stamp` or `repair`) since.
+    /// The last revision that failed without being rolled back (on MariaDB/MySQL, whose
+    /// DDL is not transactional, or a revision that ran outside a transaction) and has
+    /// not been resolved by `stamp` since.
     pub async fn unresolved_failure(&self) -> Result<Option<Failure>, BackendError> {
-        if self.dialect != Dialect::Mysql || !self.ledger_exists().await? {
+        if !self.ledger_exists().await? {
             return Ok(None);
         }
-        let Pool::MySql(p) = &self.pool else {
-            unreachable!("mysql dialect has a mysql pool")
+        let sql =
+            "SELECT revision, direction, status, detail FROM retort_log ORDER BY id DESC LIMIT 1";
+        let err = query_err("reading the ledger");
+        let row: Option<(String, String, String, String)> = match &self.pool {
+            Pool::Sqlite(p) => sqlx::query_as(sql).fetch_optional(p).await.map_err(err)?,
+            Pool::Postgres(p) => sqlx::query_as(sql).fetch_optional(p).await.map_err(err)?,
+            Pool::MySql(p) => sqlx::query_as(sql).fetch_optional(p).await.map_err(err)?,
         };
-        let row: Option<(String, String, String, String)> = sqlx::query_as(
-            "SELECT revision, direction, status, detail FROM retort_log ORDER BY id DESC LIMIT 1",
-        )
-        .fetch_optional(p)
-        .await
-        .map_err(query_err("reading the ledger"))?;
         Ok(row.and_then(|(revision, direction, status, detail)| {
             (status == "failed").then_some(Failure {
                 revision,
@@ -563,6 +568,108 @@ impl Backend {
         Ok(tx)
     }
 
+    /// For a revision that must run outside a transaction: takes the migration lock for
+    /// the session (PostgreSQL `pg_advisory_lock`, MySQL/MariaDB `GET_LOCK`; SQLite has
+    /// no lock outside a transaction) and hands out the bare connection. The caller
+    /// records the outcome with [`Backend::record_outside`], which also unlocks.
+    pub async fn begin_outside(&self) -> Result<Tx, BackendError> {
+        let err = query_err("taking the migration lock");
+        let ms = self.lock_timeout.as_millis().max(1);
+        let timeout = |holder: String| BackendError::LockTimeout {
+            url: self.url.clone(),
+            secs: self.lock_timeout.as_secs(),
+            holder,
+        };
+        let mut tx = match &self.pool {
+            Pool::Sqlite(p) => Tx::SqliteAuto(p.acquire().await.map_err(&err)?),
+            Pool::Postgres(p) => {
+                let mut c = p.acquire().await.map_err(&err)?;
+                sqlx::raw_sql(AssertSqlSafe(format!("SET lock_timeout = '{ms}ms'")))
+                    .execute(&mut *c)
+                    .await
+                    .map_err(&err)?;
+                let locked =
+                    sqlx::raw_sql(AssertSqlSafe(format!("SELECT pg_advisory_lock({PG_LOCK})")))
+                        .execute(&mut *c)
+                        .await;
+                let reset = sqlx::raw_sql("SET lock_timeout TO DEFAULT")
+                    .execute(&mut *c)
+                    .await;
+                match locked {
+                    Ok(_) => {}
+                    Err(e) if is_lock_timeout(&e) => {
+                        drop(c);
+                        return Err(timeout(self.pg_lock_holder(p).await));
+                    }
+                    Err(e) => return Err(err(e)),
+                }
+                reset.map_err(&err)?;
+                Tx::PostgresAuto(c)
+            }
+            Pool::MySql(p) => {
+                let mut c = p.acquire().await.map_err(&err)?;
+                let secs = self.lock_timeout.as_secs_f64().max(0.001);
+                let got: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT GET_LOCK({MYSQL_LOCK}, {secs})"
+                )))
+                .fetch_one(&mut *c)
+                .await
+                .map_err(&err)?;
+                if got != Some(1) {
+                    drop(c);
+                    return Err(timeout(self.mysql_lock_holder(p).await));
+                }
+                Tx::MySqlAuto(c)
+            }
+        };
+        for sql in ledger_tables(self.dialect) {
+            if let Err(e) = tx.run(&sql).await {
+                self.unlock_outside(tx).await;
+                return Err(query_err("creating the ledger tables")(e));
+            }
+        }
+        Ok(tx)
+    }
+
+    /// Records the outcome of a revision that ran outside a transaction, in a
+    /// transaction of its own on the same connection (the lock is still held), then
+    /// releases the lock.
+    pub async fn record_outside(
+        &self,
+        mut tx: Tx,
+        entry: &LogEntry<'_>,
+    ) -> Result<(), BackendError> {
+        let doing = format!("recording {} in the ledger", entry.revision);
+        let result = async {
+            tx.run(match self.dialect {
+                Dialect::Mysql => "START TRANSACTION",
+                _ => "BEGIN",
+            })
+            .await?;
+            if let Err(e) = write_ledger(&mut tx, self.dialect, entry).await {
+                let _ = tx.run("ROLLBACK").await;
+                return Err(e);
+            }
+            tx.run("COMMIT").await.map(drop)
+        }
+        .await
+        .map_err(query_err(doing));
+        self.unlock_outside(tx).await;
+        result
+    }
+
+    /// Releases the session lock of [`Backend::begin_outside`] and returns the
+    /// connection to the pool.
+    pub async fn unlock_outside(&self, mut tx: Tx) {
+        let sql = match self.dialect {
+            Dialect::Postgres => format!("SELECT pg_advisory_unlock({PG_LOCK})"),
+            Dialect::Mysql => format!("DO RELEASE_LOCK({MYSQL_LOCK})"),
+            Dialect::Sqlite => return,
+        };
+        // A lost connection took its lock with it.
+        let _ = tx.run(&sql).await;
+    }
+
     /// Releases the session's migration lock (MySQL/MariaDB) once a transaction from
     /// [`Backend::begin`] has committed or been dropped. A lost connection took the lock
     /// with it, so failing here is harmless.
@@ -576,7 +683,9 @@ impl Backend {
 
     /// Who holds the PostgreSQL advisory lock, as far as pg_stat_activity tells.
     async fn pg_lock_holder(&self, p: &PgPool) -> String {
-        let row: Result<Option<(i32, Option<String>, Option<String>, Option<String>)>, _> =
+        /// pid, application_name, client address, transaction start.
+        type Holder = (i32, Option<String>, Option<String>, Option<String>);
+        let row: Result<Option<Holder>, _> =
             sqlx::query_as(
                 "SELECT a.pid, a.application_name, host(a.client_addr), to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ') \
                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
@@ -602,7 +711,7 @@ impl Backend {
     async fn mysql_lock_holder(&self, p: &MySqlPool) -> String {
         let row: Result<Option<(i64, String, String, i64)>, _> = sqlx::query_as(AssertSqlSafe(
             format!(
-                "SELECT ID, USER, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK({MYSQL_LOCK})"
+                "SELECT CAST(ID AS SIGNED), USER, HOST, CAST(TIME AS SIGNED) FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK({MYSQL_LOCK})"
             ),
         ))
         .fetch_optional(p)
@@ -852,6 +961,18 @@ impl Tx {
                 .execute(&mut **t)
                 .await?
                 .rows_affected(),
+            Tx::SqliteAuto(t) => bind_values!(sqlx::query(text()), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Tx::PostgresAuto(t) => bind_values!(sqlx::query(text()).persistent(false), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Tx::MySqlAuto(t) => bind_values!(sqlx::query(text()), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
             // Not kept as a prepared statement: the same SQL may come again with a NULL
             // where a value was (or the reverse), and PostgreSQL would keep the first
             // parameter types. (MySQL re-reads them each time, and closing statements
@@ -892,6 +1013,18 @@ impl Tx {
                 let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
                 rows.iter().map(|r| sqlite_values(r, skip)).collect()
             }
+            Tx::SqliteAuto(t) => {
+                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
+                rows.iter().map(|r| sqlite_values(r, skip)).collect()
+            }
+            Tx::PostgresAuto(t) => {
+                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
+                rows.iter().map(|r| pg_values(r, skip)).collect()
+            }
+            Tx::MySqlAuto(t) => {
+                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
+                rows.iter().map(|r| mysql_values(r, skip)).collect()
+            }
             Tx::Postgres(t) => {
                 let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
                 rows.iter().map(|r| pg_values(r, skip)).collect()
@@ -921,7 +1054,17 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        on_tx!(self, t => t.commit().await, _s => Ok(()))
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+            Tx::MySql(t) => t.commit().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// False for a revision running outside a transaction (and for a script).
+    pub fn in_transaction(&self) -> bool {
+        matches!(self, Tx::Sqlite(_) | Tx::Postgres(_) | Tx::MySql(_))
     }
 }
 

@@ -103,6 +103,9 @@ pub struct FrontMatter {
     /// Extra crates this revision uses, as in Cargo.toml.
     #[serde(default)]
     pub dependencies: BTreeMap<String, toml::Value>,
+    /// `false`: the revision runs outside a transaction.
+    #[serde(default)]
+    pub transactional: Option<bool>,
 }
 
 /// A revision source file.
@@ -131,6 +134,7 @@ impl Source {
             branch_labels: self.front.branch_labels.clone(),
             message: self.front.message.clone(),
             created: self.front.created.clone(),
+            transactional: self.front.transactional.unwrap_or(true),
         }
     }
 

@@ -109,6 +109,9 @@ pub enum Command {
         branch_label: Vec<String>,
         #[arg(short, long)]
         message: String,
+        /// The revision must run outside a transaction (CREATE INDEX CONCURRENTLY, VACUUM).
+        #[arg(long)]
+        no_transaction: bool,
     },
     /// Apply revisions up to REV: head, heads, an id or prefix, +N (with --sql, FROM:TO).
     Upgrade {
@@ -357,6 +360,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             depends_on,
             branch_label,
             message,
+            no_transaction,
         } => {
             let bytes = std::fs::read(&input).map_err(|e| {
                 anyhow::Error::new(e).context(format!("cannot read {}", input.display()))
@@ -365,6 +369,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             meta.down = down;
             meta.depends_on = depends_on;
             meta.branch_labels = branch_label;
+            meta.transactional = !no_transaction;
             let packed = revision::pack(&bytes, &meta, &input)?;
             std::fs::write(&output, &packed).map_err(|e| {
                 anyhow::Error::new(e).context(format!("cannot write {}", output.display()))

@@ -36,6 +36,10 @@ pub enum MigrateError {
         now: Vec<String>,
     },
     #[error(
+        "revision {revision} must run outside a transaction, so --transaction all cannot include it: upgrade to the revision before it with --transaction all, then run it on its own"
+    )]
+    OutsideTransaction { revision: String },
+    #[error(
         "--transaction all needs transactional DDL, which MariaDB/MySQL do not have (each DDL statement commits); use --transaction per-revision"
     )]
     NoTransactionalDdl,
@@ -49,8 +53,8 @@ pub enum MigrateError {
     #[error("cannot render the script: {0}")]
     Render(String),
     #[error(
-        "revision {} failed to {} earlier and MariaDB/MySQL cannot roll DDL back: the database \
-         may hold part of it. Check it, undo or finish by hand, then record the state with \
+        "revision {} failed to {} earlier and could not be rolled back (MariaDB/MySQL DDL, or a \
+         revision that runs outside a transaction): the database may hold part of it. Check it, undo or finish by hand, then record the state with \
          `retort stamp REV` (the revision before it, or the revision itself). The failure was:\n  {}",
         .0.revision, .0.verb(), .0.detail
     )]
@@ -64,6 +68,8 @@ pub struct StepFailure {
     pub dialect: Dialect,
     /// The connection to the database was lost during the step.
     pub connection_lost: bool,
+    /// The revision ran outside a transaction: nothing rolled it back.
+    pub outside: bool,
     pub revision: String,
     pub direction: Direction,
     /// The op that returned an error to the guest, if one did.
@@ -114,6 +120,7 @@ fn step_message(f: &StepFailure) -> String {
         applied,
         rolled_back,
         connection_lost,
+        outside,
         ..
     } = f;
     let mut msg = if *connection_lost {
@@ -125,6 +132,12 @@ fn step_message(f: &StepFailure) -> String {
             } else {
                 "the database rolled its transaction back. Run `retort upgrade` again once the database is reachable"
             }
+        )
+    } else if *outside {
+        format!(
+            "revision {revision} failed to {direction}; it runs outside a transaction, so what it \
+             did before the failure remains (recorded in retort_log; upgrade refuses until \
+             `retort stamp` records the state)"
         )
     } else if *dialect == Dialect::Mysql {
         format!(
@@ -228,30 +241,38 @@ impl<'a> Migrator<'a> {
     /// The steps `upgrade target` would run.
     pub async fn plan_upgrade(&self, target: &str) -> Result<Vec<Step>, MigrateError> {
         let current = self.backend.heads().await?;
-        let graph = &self.history.graph;
-        let target_heads = graph.upgrade_target(target, &current)?;
-        let steps = graph::plan_upgrade(graph, &current, &target_heads);
-        if steps.is_empty() {
-            let at: Vec<&String> = target_heads
-                .iter()
-                .filter(|t| !current.contains(t))
-                .collect();
-            if let Some(t) = at.first() {
-                return Err(MigrateError::Behind {
-                    target: t.to_string(),
-                    current,
-                });
-            }
-        }
-        Ok(steps)
+        Ok(self.plan_from(Direction::Up, target, &current)?.0)
     }
 
     /// The steps `downgrade target` would run.
     pub async fn plan_downgrade(&self, target: &str) -> Result<Vec<Step>, MigrateError> {
         let current = self.backend.heads().await?;
+        Ok(self.plan_from(Direction::Down, target, &current)?.0)
+    }
+
+    /// The steps from `current` to `target`, and for an upgrade the target heads.
+    fn plan_from(
+        &self,
+        direction: Direction,
+        target: &str,
+        current: &[String],
+    ) -> Result<(Vec<Step>, Option<Vec<String>>), MigrateError> {
         let graph = &self.history.graph;
-        let remove = graph.downgrade_removal(target, &current)?;
-        Ok(graph::plan_downgrade(graph, &remove))
+        if direction == Direction::Down {
+            let remove = graph.downgrade_removal(target, current)?;
+            return Ok((graph::plan_downgrade(graph, &remove), None));
+        }
+        let target_heads = graph.upgrade_target(target, current)?;
+        let steps = graph::plan_upgrade(graph, current, &target_heads);
+        if steps.is_empty()
+            && let Some(t) = target_heads.iter().find(|t| !current.contains(t))
+        {
+            return Err(MigrateError::Behind {
+                target: t.to_string(),
+                current: current.to_vec(),
+            });
+        }
+        Ok((steps, Some(target_heads)))
     }
 
     /// Upgrades (or downgrades) to `target`, planning under the current ledger, and
@@ -264,17 +285,11 @@ impl<'a> Migrator<'a> {
         target: &str,
     ) -> Result<Vec<Applied>, MigrateError> {
         let graph = &self.history.graph;
-        let (mut steps, target_heads) = match direction {
-            Direction::Up => {
-                let current = self.backend.heads().await?;
-                let heads = graph.upgrade_target(target, &current)?;
-                (self.plan_upgrade(target).await?, Some(heads))
-            }
-            Direction::Down => (self.plan_downgrade(target).await?, None),
-        };
+        let mut start = self.backend.heads().await?;
+        let (mut steps, target_heads) = self.plan_from(direction, target, &start)?;
         let mut applied = Vec::new();
         loop {
-            match self.run(&steps).await {
+            match self.run(&steps, &start).await {
                 Ok(done) => {
                     applied.extend(done);
                     return Ok(applied);
@@ -286,19 +301,24 @@ impl<'a> Migrator<'a> {
                     };
                     graph.check_current(&now)?;
                     steps = graph::plan_upgrade(graph, &now, target_heads);
+                    start = now;
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// Runs `steps` in order, each in its own transaction with its ledger update (or all
-    /// in one, with `--transaction all`). Each transaction starts by taking the
-    /// migration lock and checking that the ledger is still where the plan started;
-    /// if another deployer moved it, the run stops with [`MigrateError::Moved`].
-    /// Every component is compiled before the first step runs, so a malformed one
-    /// stops the run before anything changes.
-    pub async fn run(&self, steps: &[Step]) -> Result<Vec<Applied>, MigrateError> {
+    /// Runs `steps`, planned from the heads `start`, in order, each in its own
+    /// transaction with its ledger update (or all in one, with `--transaction all`).
+    /// Each transaction starts by taking the migration lock and checking that the
+    /// ledger is still where the plan left it; if another deployer moved it, the run
+    /// stops with [`MigrateError::Moved`]. Every component is compiled before the first
+    /// step runs, so a malformed one stops the run before anything changes.
+    pub async fn run(
+        &self,
+        steps: &[Step],
+        start: &[String],
+    ) -> Result<Vec<Applied>, MigrateError> {
         if let Some(failure) = self.backend.unresolved_failure().await? {
             return Err(MigrateError::Unresolved(failure));
         }
@@ -311,7 +331,7 @@ impl<'a> Migrator<'a> {
             let rev = &self.history.revisions[&step.revision];
             components.push(self.sandbox.load(rev)?);
         }
-        let mut heads = self.backend.heads().await?;
+        let mut heads = start.to_vec();
         let mut applied: Vec<Applied> = Vec::new();
         // The run's transaction with --transaction all, between steps.
         let mut shared: Option<Tx> = None;
@@ -324,6 +344,7 @@ impl<'a> Migrator<'a> {
                 Direction::Up => "up",
                 Direction::Down => "down",
             };
+            let outside = !rev.meta.transactional;
             let fail = |source: StepError, state: Option<OpState>, applied: &[Applied]| {
                 let failed_op = state.as_ref().and_then(|s| s.failed_op.clone());
                 let connection_lost = lost_connection(&source, failed_op.as_deref());
@@ -336,6 +357,7 @@ impl<'a> Migrator<'a> {
                 MigrateError::Step(Box::new(StepFailure {
                     dialect: self.backend.dialect(),
                     connection_lost,
+                    outside,
                     revision: step.revision.clone(),
                     direction: step.direction,
                     failed_op,
@@ -346,26 +368,35 @@ impl<'a> Migrator<'a> {
                     source,
                 }))
             };
+            if outside && whole_run {
+                return Err(MigrateError::OutsideTransaction {
+                    revision: step.revision.clone(),
+                });
+            }
             let tx = match shared.take() {
                 Some(tx) => tx,
                 None => {
-                    let mut tx = self
-                        .backend
-                        .begin()
-                        .await
-                        .map_err(|e| fail(e.into(), None, &applied))?;
-                    let now = match Backend::heads_in(&mut tx).await {
-                        Ok(now) => now,
-                        Err(e) => {
-                            drop(tx);
-                            self.backend.release().await;
-                            return Err(fail(e.into(), None, &applied));
-                        }
+                    let begun = if outside {
+                        self.backend.begin_outside().await
+                    } else {
+                        self.backend.begin().await
                     };
-                    if !same_heads(&now, &heads) {
-                        drop(tx);
-                        self.backend.release().await;
-                        return Err(MigrateError::Moved { done: applied, now });
+                    let mut tx = begun.map_err(|e| match e {
+                        // Waiting for the lock is not this revision's failure.
+                        e @ BackendError::LockTimeout { .. } => MigrateError::Backend(e),
+                        e => fail(e.into(), None, &applied),
+                    })?;
+                    let now = Backend::heads_in(&mut tx).await;
+                    let moved = match &now {
+                        Ok(now) => !same_heads(now, &heads),
+                        Err(_) => true,
+                    };
+                    if moved {
+                        self.end(tx).await;
+                        return Err(match now {
+                            Ok(now) => MigrateError::Moved { done: applied, now },
+                            Err(e) => fail(e.into(), None, &applied),
+                        });
                     }
                     tx
                 }
@@ -389,27 +420,31 @@ impl<'a> Migrator<'a> {
             let mut tx = state.take_tx().expect("the state owns the transaction");
             if let Err(e) = outcome {
                 // Dropping the transaction rolls it back (on MySQL/MariaDB, only what
-                // came after the last DDL statement).
-                drop(tx);
-                self.backend.release().await;
+                // came after the last DDL statement); outside a transaction nothing does.
                 let err = fail(e.into(), Some(state), &applied);
-                if self.backend.dialect() == Dialect::Mysql {
-                    let detail = match &err {
-                        MigrateError::Step(f) => f.to_string(),
-                        other => other.to_string(),
-                    };
-                    let entry = LogEntry {
-                        revision: &step.revision,
-                        direction,
-                        status: "failed",
-                        sha256: &rev.sha256,
-                        message: &rev.meta.message,
-                        detail: &detail,
-                        heads: &heads,
-                        started_at: started_at.clone(),
-                    };
-                    // The failure is worth more than an error recording it.
-                    let _ = self.backend.record_failure(&entry).await;
+                let detail = match &err {
+                    MigrateError::Step(f) => f.to_string(),
+                    other => other.to_string(),
+                };
+                let entry = LogEntry {
+                    revision: &step.revision,
+                    direction,
+                    status: "failed",
+                    sha256: &rev.sha256,
+                    message: &rev.meta.message,
+                    detail: &detail,
+                    heads: &heads,
+                    started_at: started_at.clone(),
+                };
+                // The failure is worth more than an error recording it.
+                if outside {
+                    let _ = self.backend.record_outside(tx, &entry).await;
+                } else {
+                    drop(tx);
+                    self.backend.release().await;
+                    if self.backend.dialect() == Dialect::Mysql {
+                        let _ = self.backend.record_failure(&entry).await;
+                    }
                 }
                 return Err(err);
             }
@@ -424,7 +459,12 @@ impl<'a> Migrator<'a> {
                 heads: &next,
                 started_at,
             };
-            if whole_run {
+            if outside {
+                self.backend
+                    .record_outside(tx, &entry)
+                    .await
+                    .map_err(|e| fail(e.into(), Some(state), &applied))?;
+            } else if whole_run {
                 if let Err(e) = self.backend.record_step(&mut tx, &entry).await {
                     drop(tx);
                     self.backend.release().await;
@@ -451,6 +491,18 @@ impl<'a> Migrator<'a> {
             self.backend.commit(tx).await?;
         }
         Ok(applied)
+    }
+}
+
+impl Migrator<'_> {
+    /// Ends a transaction (or a connection outside one) that will not be recorded.
+    async fn end(&self, tx: Tx) {
+        if tx.in_transaction() {
+            drop(tx);
+            self.backend.release().await;
+        } else {
+            self.backend.unlock_outside(tx).await;
+        }
     }
 }
 

@@ -151,6 +151,12 @@ impl OpState {
             .map_err(|refusal| Error::Denied(refusal.to_string()))
     }
 
+    /// True when the ops run inside a database transaction (not a script, not a
+    /// revision that runs outside transactions).
+    fn in_transaction(&self) -> bool {
+        self.tx.as_ref().is_some_and(Tx::in_transaction)
+    }
+
     /// Takes the transaction back once the guest is done.
     pub fn take_tx(&mut self) -> Option<Tx> {
         self.tx.take()
@@ -183,7 +189,7 @@ impl OpState {
     /// Before an op: on PostgreSQL a savepoint, so that a failed op does not abort the
     /// whole transaction and the guest can recover from the error.
     async fn op_start(&mut self) -> Result<(), Error> {
-        if self.dialect == Dialect::Postgres && !self.offline() {
+        if self.dialect == Dialect::Postgres && self.in_transaction() {
             self.tx()
                 .run("SAVEPOINT retort_op")
                 .await
@@ -194,7 +200,7 @@ impl OpState {
 
     /// Records an op's outcome, ends its savepoint and hands the guest its result.
     async fn outcome<T>(&mut self, what: String, result: Result<T, Error>) -> Result<T, Error> {
-        if self.dialect == Dialect::Postgres && !self.offline() {
+        if self.dialect == Dialect::Postgres && self.in_transaction() {
             let end = if result.is_ok() {
                 "RELEASE SAVEPOINT retort_op"
             } else {

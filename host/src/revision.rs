@@ -75,6 +75,18 @@ pub struct Metadata {
     /// RFC 3339 creation time.
     #[serde(default)]
     pub created: String,
+    /// False for a revision that must run outside a transaction (e.g. PostgreSQL's
+    /// `CREATE INDEX CONCURRENTLY`, SQLite's `VACUUM`).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub transactional: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 impl Metadata {
@@ -87,6 +99,7 @@ impl Metadata {
             branch_labels: Vec::new(),
             message: message.into(),
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            transactional: true,
         }
     }
 }

@@ -14,17 +14,45 @@ pub const DEEP_RECURSION: &str = "(drop (call $deep (i32.const 0)))";
 pub const HUGE_STRING: &str =
     "(call $execute (i32.const 16) (i32.const 60000) (i32.const 0) (i32.const 0) (i32.const 4096))";
 
+/// Counts to 400 million in a global: a second or more of computing, within the fuel
+/// limit, between ops (what a long data migration looks like from outside).
+pub const SPIN: &str = "(loop $spin (global.set $count (i32.add (global.get $count) (i32.const 1))) (br_if $spin (i32.lt_u (global.get $count) (i32.const 400000000))))";
+
 /// A component whose `upgrade` executes `up`, then runs the WAT instructions `after`,
 /// and whose `downgrade` executes `down`.
 pub fn component(up: &str, down: &str, after: &str) -> Vec<u8> {
+    statements(&[up], &[down], after)
+}
+
+/// A component whose `upgrade` executes each of `ups` in order, then runs `after`, and
+/// whose `downgrade` executes each of `downs`. A failing statement traps.
+pub fn statements(ups: &[&str], downs: &[&str], after: &str) -> Vec<u8> {
     let hex = |sql: &str| -> String { sql.bytes().map(|b| format!("\\{b:02x}")).collect() };
+    // Statements live from offset 16 on; results at 512 KiB; the heap at 1 MiB.
+    let mut data = String::new();
+    let mut offset = 16usize;
+    let mut calls = |sqls: &[&str]| -> String {
+        let mut code = String::new();
+        for sql in sqls {
+            data.push_str(&format!("  (data (i32.const {offset}) \"{}\")\n", hex(sql)));
+            code.push_str(&format!(
+                "    (call $execute (i32.const {offset}) (i32.const {}) (i32.const 0) (i32.const 0) (i32.const 524288))\n    ;; result<u64, error>: a non-zero discriminant is an error.\n    (if (i32.load8_u (i32.const 524288)) (then (unreachable)))\n",
+                sql.len()
+            ));
+            offset += sql.len().next_multiple_of(8);
+        }
+        code
+    };
+    let up_code = calls(ups);
+    let down_code = calls(downs);
+    assert!(offset < 524288, "statements too long for the WAT guest");
     let wat = format!(
         r#"(module
   (import "retort:migration/op@0.1.0" "execute" (func $execute (param i32 i32 i32 i32 i32)))
-  (memory (export "memory") 1)
-  (global $heap (mut i32) (i32.const 8192))
-  (data (i32.const 16) "{up_data}")
-  (data (i32.const 2048) "{down_data}")
+  (memory (export "memory") 32)
+  (global $heap (mut i32) (i32.const 1048576))
+  (global $count (mut i32) (i32.const 0))
+{data}
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
     (local $ptr i32)
     ;; A bump allocator: align up, hand out, never free.
@@ -37,22 +65,15 @@ pub fn component(up: &str, down: &str, after: &str) -> Vec<u8> {
   (func $deep (param i32) (result i32)
     (i32.add (call $deep (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
   (func (export "upgrade") (result i32)
-    (call $execute (i32.const 16) (i32.const {len}) (i32.const 0) (i32.const 0) (i32.const 4096))
-    ;; result<u64, error>: a non-zero discriminant is an error.
-    (if (i32.load8_u (i32.const 4096)) (then (unreachable)))
+{up_code}
     {after}
-    (i32.store8 (i32.const 6144) (i32.const 0))
-    (i32.const 6144))
+    (i32.store8 (i32.const 524544) (i32.const 0))
+    (i32.const 524544))
   (func (export "downgrade") (result i32)
-    (call $execute (i32.const 2048) (i32.const {down_len}) (i32.const 0) (i32.const 0) (i32.const 4096))
-    (if (i32.load8_u (i32.const 4096)) (then (unreachable)))
-    (i32.store8 (i32.const 6144) (i32.const 0))
-    (i32.const 6144))
-)"#,
-        len = up.len(),
-        down_len = down.len(),
-        up_data = hex(up),
-        down_data = hex(down),
+{down_code}
+    (i32.store8 (i32.const 524544) (i32.const 0))
+    (i32.const 524544))
+)"#
     );
     let mut module = wat::parse_str(&wat).unwrap();
     let mut resolve = wit_parser::Resolve::default();
@@ -79,7 +100,27 @@ pub fn component(up: &str, down: &str, after: &str) -> Vec<u8> {
 pub fn revision(id: &str, down: &[&str], table: &str, after: &str) -> Vec<u8> {
     let up = format!("CREATE TABLE {table} (id INTEGER)");
     let component = component(&up, &format!("DROP TABLE {table}"), after);
+    packed(id, down, &component)
+}
+
+/// A revision `id` after `down` running several statements each way.
+pub fn revision_of(id: &str, down: &[&str], ups: &[&str], downs: &[&str], after: &str) -> Vec<u8> {
+    packed(id, down, &statements(ups, downs, after))
+}
+
+/// Like [`revision_of`], for a revision that must run outside a transaction.
+pub fn outside_transaction(id: &str, down: &[&str], ups: &[&str], after: &str) -> Vec<u8> {
+    let mut meta = metadata(id, down);
+    meta.transactional = false;
+    retort::revision::pack(&statements(ups, &[], after), &meta, Path::new("test.wasm")).unwrap()
+}
+
+fn metadata(id: &str, down: &[&str]) -> retort::revision::Metadata {
     let mut meta = retort::revision::Metadata::new(id, format!("wat revision {id}"));
     meta.down = down.iter().map(|s| s.to_string()).collect();
-    retort::revision::pack(&component, &meta, Path::new("test.wasm")).unwrap()
+    meta
+}
+
+fn packed(id: &str, down: &[&str], component: &[u8]) -> Vec<u8> {
+    retort::revision::pack(component, &metadata(id, down), Path::new("test.wasm")).unwrap()
 }
