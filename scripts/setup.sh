@@ -21,3 +21,6 @@ fi
 
 # Rust guests: a wasm32 target, from rustup or from Debian's packages.
 "$here/setup-guest-toolchain.sh"
+
+# Python, JavaScript and C guests: componentize-py, componentize-js, clang + wasi-libc.
+"$here/setup-languages.sh"

@@ -27,6 +27,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::graph::{Graph, GraphError};
+use crate::lang::Lang;
 use crate::revision::{self, Metadata};
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,14 @@ pub enum BuildError {
     Graph(#[from] GraphError),
     #[error("{path} exists already")]
     Exists { path: PathBuf },
+    #[error("building {lang} revisions needs {tool}, which is not installed: {hint}")]
+    MissingTool {
+        lang: String,
+        tool: String,
+        hint: String,
+    },
+    #[error("{tool} failed (exit status {status}); its output is above")]
+    Tool { tool: String, status: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
@@ -112,15 +121,18 @@ pub struct FrontMatter {
 #[derive(Debug, Clone)]
 pub struct Source {
     pub path: PathBuf,
+    pub lang: Lang,
     pub front: FrontMatter,
 }
 
 impl Source {
     pub fn read(path: &Path) -> Result<Source, BuildError> {
         let text = std::fs::read_to_string(path).map_err(io(path))?;
-        let front = parse_front_matter(&text, path)?;
+        let lang = Lang::of(path).unwrap_or(Lang::Rust);
+        let front = parse_front_matter(&text, lang, path)?;
         Ok(Source {
             path: path.to_owned(),
+            lang,
             front,
         })
     }
@@ -139,6 +151,11 @@ impl Source {
     }
 
     fn crate_name(&self) -> String {
+        self.module_name()
+    }
+
+    /// A crate, module or file name for the revision: `rev_<id>`.
+    pub fn module_name(&self) -> String {
         format!("rev_{}", self.front.id.to_lowercase().replace('-', "_"))
     }
 
@@ -150,10 +167,10 @@ impl Source {
     }
 }
 
-fn parse_front_matter(text: &str, path: &Path) -> Result<FrontMatter, BuildError> {
+fn parse_front_matter(text: &str, lang: Lang, path: &Path) -> Result<FrontMatter, BuildError> {
     let doc: Vec<&str> = text
         .lines()
-        .map_while(|l| l.strip_prefix("//!"))
+        .map_while(|l| l.strip_prefix(lang.comment()))
         .map(|l| l.strip_prefix(' ').unwrap_or(l))
         .collect();
     let start = doc
@@ -199,7 +216,7 @@ pub fn sources(config: &Config) -> Result<Vec<Source>, BuildError> {
         Ok(entries) => {
             for entry in entries {
                 let path = entry.map_err(io(&dir))?.path();
-                if path.extension().is_some_and(|e| e == "rs") {
+                if Lang::of(&path).is_some() {
                     paths.push(path);
                 }
             }
@@ -326,30 +343,47 @@ pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
         return Ok(Vec::new());
     }
     let build_dir = absolute(&config.build_dir())?;
-    write_workspace(config, &build_dir, &sources)?;
-    let toolchain = Toolchain::detect()?;
-    let target_dir = absolute(&config.build_target_dir())?;
-    let mut cmd = toolchain.command(&build_dir, &target_dir);
-    if quiet {
-        cmd.arg("--quiet");
-    }
-    let status = cmd.status().map_err(|source| BuildError::Spawn {
-        program: toolchain.cargo.display().to_string(),
-        source,
-    })?;
-    if !status.success() {
-        return Err(BuildError::Cargo {
-            status: status.to_string(),
-        });
-    }
-    let out_dir = target_dir.join("wasm32-unknown-unknown/release");
     let components = config.components_dir();
     std::fs::create_dir_all(&components).map_err(io(&components))?;
+    let rust: Vec<Source> = sources
+        .iter()
+        .filter(|s| s.lang == Lang::Rust)
+        .cloned()
+        .collect();
+    let mut unpacked: std::collections::HashMap<String, Vec<u8>> = Default::default();
+    if !rust.is_empty() {
+        write_workspace(config, &build_dir, &rust)?;
+        let toolchain = Toolchain::detect()?;
+        let target_dir = absolute(&config.build_target_dir())?;
+        let mut cmd = toolchain.command(&build_dir, &target_dir);
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        let status = cmd.status().map_err(|source| BuildError::Spawn {
+            program: toolchain.cargo.display().to_string(),
+            source,
+        })?;
+        if !status.success() {
+            return Err(BuildError::Cargo {
+                status: status.to_string(),
+            });
+        }
+        let out_dir = target_dir.join("wasm32-unknown-unknown/release");
+        for source in &rust {
+            let module_path = out_dir.join(format!("{}.wasm", source.crate_name()));
+            let module = std::fs::read(&module_path).map_err(io(&module_path))?;
+            unpacked.insert(
+                source.front.id.clone(),
+                componentize(&module, &module_path)?,
+            );
+        }
+    }
     let mut built = Vec::new();
     for source in &sources {
-        let module_path = out_dir.join(format!("{}.wasm", source.crate_name()));
-        let module = std::fs::read(&module_path).map_err(io(&module_path))?;
-        let component = componentize(&module, &module_path)?;
+        let component = match unpacked.remove(&source.front.id) {
+            Some(c) => c,
+            None => crate::lang::build(source, source.lang, &build_dir, quiet)?,
+        };
         let target = components.join(format!("{}.wasm", source.stem()));
         let bytes = revision::pack(&component, &source.metadata(), &target)?;
         let changed = std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice());
@@ -533,6 +567,8 @@ pub struct NewRevision {
     pub splice: bool,
     pub branch_labels: Vec<String>,
     pub depends_on: Vec<String>,
+    /// The source's language (Rust unless asked).
+    pub lang: Option<Lang>,
 }
 
 /// Writes a new revision source; its down revisions are resolved against the sources'
@@ -541,7 +577,8 @@ pub fn scaffold(config: &Config, request: &NewRevision) -> Result<PathBuf, Build
     let message = request.message.as_str();
     let id = request.id.clone().unwrap_or_else(new_id);
     let dir = config.sources_dir();
-    let path = dir.join(format!("{id}_{}.rs", slug(message)));
+    let lang = request.lang.unwrap_or(Lang::Rust);
+    let path = dir.join(format!("{id}_{}.{}", slug(message), lang.extension()));
     if !revision::valid_id(&id) {
         return Err(BuildError::BadId { path, id });
     }
@@ -604,27 +641,31 @@ pub fn scaffold(config: &Config, request: &NewRevision) -> Result<PathBuf, Build
             v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
         )
     };
+    let c = lang.comment();
     let mut front_matter = format!(
-        "//! id = {}\n//! down = {}\n",
+        "{c} id = {}\n{c} down = {}\n",
         quote(&meta.id),
         ids(&meta.down)
     );
     if !meta.depends_on.is_empty() {
-        front_matter.push_str(&format!("//! depends-on = {}\n", ids(&meta.depends_on)));
+        front_matter.push_str(&format!("{c} depends-on = {}\n", ids(&meta.depends_on)));
     }
     if !meta.branch_labels.is_empty() {
         front_matter.push_str(&format!(
-            "//! branch-labels = {}\n",
+            "{c} branch-labels = {}\n",
             ids(&meta.branch_labels)
         ));
     }
     front_matter.push_str(&format!(
-        "//! message = {}\n//! created = {}\n",
+        "{c} message = {}\n{c} created = {}\n",
         quote(&meta.message),
         quote(&meta.created)
     ));
-    let template_path = config.root.join("migrations/script.rs.tmpl");
-    let template = std::fs::read_to_string(&template_path).unwrap_or_else(|_| TEMPLATE.to_owned());
+    let template_path = config
+        .root
+        .join(format!("migrations/script.{}.tmpl", lang.extension()));
+    let template =
+        std::fs::read_to_string(&template_path).unwrap_or_else(|_| lang.template().to_owned());
     let first_line = message.lines().next().unwrap_or_default();
     let text = template
         .replace("{message}", first_line)
@@ -661,8 +702,20 @@ mod tests {
             scaffold(&config, &new("again", Some("aaaa"))),
             Err(BuildError::DuplicateId { .. })
         ));
+        // Every language's scaffold reads back with its front matter.
+        for lang in [Lang::Python, Lang::Js, Lang::C] {
+            let request = NewRevision {
+                lang: Some(lang),
+                ..new(&format!("in {lang}"), None)
+            };
+            let path = scaffold(&config, &request).unwrap();
+            assert_eq!(Lang::of(&path), Some(lang));
+            let s = Source::read(&path).unwrap();
+            assert_eq!(s.front.message, format!("in {lang}"));
+            assert_eq!(s.lang, lang);
+        }
         assert!(matches!(
-            parse_front_matter("//! nothing here\nfn x() {}", Path::new("x.rs")),
+            parse_front_matter("//! nothing here\nfn x() {}", Lang::Rust, Path::new("x.rs")),
             Err(BuildError::NoFrontMatter { .. })
         ));
     }

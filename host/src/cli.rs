@@ -79,6 +79,9 @@ pub enum Command {
         /// A revision or branch label this one depends on (repeatable).
         #[arg(long = "depends-on")]
         depends_on: Vec<String>,
+        /// The source's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::lang::Lang,
     },
     /// Write a revision that merges two or more heads.
     Merge {
@@ -307,6 +310,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             splice,
             branch_label,
             depends_on,
+            lang,
         } => {
             let request = build::NewRevision {
                 message,
@@ -315,6 +319,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 splice,
                 branch_labels: branch_label,
                 depends_on,
+                lang: Some(lang),
             };
             scaffold(&config, &request, json_out)?;
         }
@@ -331,6 +336,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 splice: false,
                 branch_labels: branch_label,
                 depends_on: Vec::new(),
+                lang: None,
             };
             scaffold(&config, &request, json_out)?;
         }

@@ -2,6 +2,7 @@
 
 mod concurrency;
 mod offline;
+mod polyglot;
 mod servers;
 mod support;
 mod wat_guest;

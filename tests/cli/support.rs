@@ -71,6 +71,67 @@ pub fn blog_components() -> &'static Path {
     build_once(&CELL, config, dir.join("components"))
 }
 
+/// A project directory under target/test-guests that builds the revision sources in
+/// `sources` (Rust ones with the workspace's guest SDK).
+fn guest_project(name: &str, sources: &Path) -> (PathBuf, PathBuf) {
+    let dir = workspace().join("target/test-guests").join(name);
+    let config = dir.join("retort.toml");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[migrations]\nsources = {:?}\ncomponents = \"components\"\n\n[build]\nguest-sdk = {{ path = {:?} }}\ndir = \"build\"\ntarget-dir = \"../target\"\n",
+            sources.display().to_string(),
+            workspace().join("guest-sdk").display().to_string(),
+        ),
+    )
+    .unwrap();
+    (config, dir.join("components"))
+}
+
+/// examples/polyglot's components (Rust, Python, C and JavaScript revisions).
+pub fn polyglot_components() -> &'static Path {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    let (config, components) = guest_project(
+        "polyglot",
+        &workspace().join("examples/polyglot/migrations/versions"),
+    );
+    build_once(&CELL, config, components)
+}
+
+/// The same history written in Rust only (examples/polyglot/rust-equivalent).
+pub fn polyglot_rust_components() -> &'static Path {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    let (config, components) = guest_project(
+        "polyglot-rust",
+        &workspace().join("examples/polyglot/rust-equivalent/versions"),
+    );
+    build_once(&CELL, config, components)
+}
+
+/// Revisions in other languages for the tests (tests/fixtures/languages).
+pub fn language_fixture(name: &str) -> PathBuf {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    let (config, components) =
+        guest_project("languages", &workspace().join("tests/fixtures/languages"));
+    let dir = build_once(&CELL, config, components);
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "no language fixture {name}");
+    path
+}
+
+/// One cache of compiled components for all tests that run the large (Python,
+/// JavaScript) components: entries are keyed by digest and engine, so sharing is safe.
+pub fn shared_cache_config() -> String {
+    format!(
+        "\n[sandbox]\ncache-dir = {:?}\n",
+        workspace()
+            .join("target/test-guests/cache")
+            .display()
+            .to_string()
+    )
+}
+
 /// The test fixtures' components (tests/fixtures), built into target/.
 pub fn fixture(name: &str) -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
