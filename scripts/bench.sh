@@ -4,5 +4,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 python3 -c "import alembic" 2>/dev/null || python3 -m pip install --quiet alembic
+"$root/scripts/setup-languages.sh"
 cargo build --release --quiet -p retort
 cargo bench -p retort --bench history
+cargo bench -p retort --bench languages
+cat target/bench/history.md target/bench/languages.md > BENCHMARKS.md

@@ -192,5 +192,7 @@ fn main() {
         rows.join("\n")
     );
     println!("{report}");
-    std::fs::write(workspace.join("BENCHMARKS.md"), report).unwrap();
+    let out = workspace.join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("history.md"), report).unwrap();
 }

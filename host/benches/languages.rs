@@ -1,0 +1,116 @@
+//! Each guest language side by side: component size, first compile, cached load and the
+//! cost of an op call, measured through the `retort` binary as a user runs it. Writes
+//! target/bench/languages.md (scripts/bench.sh puts it into BENCHMARKS.md).
+//!
+//! The guests (host/benches/guests): `upgrade` makes 100,000 host calls (`is-offline`, the
+//! bare cost of crossing the boundary), `downgrade` runs 2,000 `execute`s on SQLite.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CALLS: f64 = 100_000.0;
+const EXECUTES: f64 = 2000.0;
+
+fn run(cmd: &mut Command) -> (Duration, String) {
+    let start = Instant::now();
+    let out = cmd.output().expect("cannot run retort");
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
+    (took, stderr)
+}
+
+/// The "done in N ms" the runner prints for the revision.
+fn guest_ms(stderr: &str) -> f64 {
+    stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("done in "))
+        .and_then(|l| l.strip_suffix(" ms"))
+        .and_then(|n| n.parse().ok())
+        .expect("no timing in retort's output")
+}
+
+fn main() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let retort = workspace.join("target/release/retort");
+    let work = workspace.join("target/bench/languages");
+    std::fs::create_dir_all(&work).unwrap();
+    let config = work.join("retort.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[migrations]\nsources = {:?}\ncomponents = \"components\"\n\n[build]\nguest-sdk = {{ path = {:?} }}\ndir = \"build\"\n",
+            workspace.join("host/benches/guests").display().to_string(),
+            workspace.join("guest-sdk").display().to_string(),
+        ),
+    )
+    .unwrap();
+    run(Command::new(&retort).arg("-c").arg(&config).arg("build"));
+
+    let mut rows = Vec::new();
+    for (lang, file) in [
+        ("Rust", "b1_rust.wasm"),
+        ("Python (componentize-py)", "b2_python.wasm"),
+        ("JavaScript (componentize-js)", "b3_js.wasm"),
+        ("C (clang + wasi-libc)", "b4_c.wasm"),
+    ] {
+        let component: PathBuf = work.join("components").join(file);
+        let size = std::fs::metadata(&component).unwrap().len();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("components")).unwrap();
+        std::fs::copy(&component, dir.path().join("components").join(file)).unwrap();
+        let project = dir.path().join("retort.toml");
+        std::fs::write(
+            &project,
+            "[database]\nurl = \"sqlite:bench.db\"\n[migrations]\ncomponents = \"components\"\n[sandbox]\ncache-dir = \"cache\"\n",
+        )
+        .unwrap();
+        let status = Command::new("sqlite3")
+            .arg(dir.path().join("bench.db"))
+            .arg("CREATE TABLE bench (n INTEGER); INSERT INTO bench VALUES (0);")
+            .status()
+            .expect("sqlite3 is needed (scripts/setup.sh installs it)");
+        assert!(status.success());
+        let retort_in = |args: &[&str]| {
+            let mut c = Command::new(&retort);
+            c.arg("-c").arg(&project).args(args);
+            c
+        };
+        // First run: nothing cached, the component is compiled (Cranelift).
+        let (cold, out) = run(&mut retort_in(&["upgrade", "head"]));
+        let calls_first = guest_ms(&out);
+        let (_, out) = run(&mut retort_in(&["downgrade", "base"]));
+        let executes = guest_ms(&out);
+        // Second run: the compiled artifact comes from the cache.
+        let (warm, out) = run(&mut retort_in(&["upgrade", "head"]));
+        let calls = guest_ms(&out).min(calls_first);
+        rows.push(format!(
+            "| {lang} | {:.0} KiB | {:.2} s | {:.0} ms | {:.2} µs | {:.1} µs |",
+            size as f64 / 1024.0,
+            cold.as_secs_f64(),
+            warm.as_millis(),
+            calls * 1000.0 / CALLS,
+            executes * 1000.0 / EXECUTES,
+        ));
+    }
+    let report = format!(
+        "## Guest languages\n\n\
+         Made by `cargo bench -p retort --bench languages`, one run on this machine: one\n\
+         revision per language (host/benches/guests) whose `upgrade` makes 100,000 host calls\n\
+         (`is-offline`) and whose `downgrade` runs 2,000 `execute`s on SQLite. *first upgrade*\n\
+         is the whole `retort upgrade head` process with an empty cache (the component compiled\n\
+         with Cranelift); *cached upgrade* the same later, the compiled artifact loaded from the\n\
+         cache; *per host call* the runner's time for the upgrade (instantiation included) over\n\
+         100,000; *per execute* the downgrade's over 2,000 (policy check and SQLite included).\n\n\
+         | language | component | first upgrade | cached upgrade | per host call | per execute |\n\
+         |---|---|---|---|---|---|\n{}\n",
+        rows.join("\n")
+    );
+    println!("{report}");
+    let out = workspace.join("target/bench/languages.md");
+    std::fs::write(out, report).unwrap();
+}
