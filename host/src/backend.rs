@@ -549,6 +549,14 @@ impl Backend {
                 if got != Some(1) {
                     return Err(timeout(self.mysql_lock_holder(p).await));
                 }
+                // DDL would end the transaction (an implicit commit): the ledger tables
+                // are made first, under the lock, outside it.
+                for sql in ledger_tables(self.dialect) {
+                    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(p).await {
+                        self.release().await;
+                        return Err(query_err("creating the ledger tables")(e));
+                    }
+                }
                 match p.begin().await {
                     Ok(t) => Tx::MySql(t),
                     Err(e) => {
@@ -558,11 +566,13 @@ impl Backend {
                 }
             }
         };
-        for sql in ledger_tables(self.dialect) {
-            if let Err(e) = tx.run(&sql).await {
-                drop(tx);
-                self.release().await;
-                return Err(query_err("creating the ledger tables")(e));
+        if self.dialect != Dialect::Mysql {
+            for sql in ledger_tables(self.dialect) {
+                if let Err(e) = tx.run(&sql).await {
+                    drop(tx);
+                    self.release().await;
+                    return Err(query_err("creating the ledger tables")(e));
+                }
             }
         }
         Ok(tx)

@@ -217,6 +217,27 @@ impl OpState {
         result
     }
 
+    /// MySQL/MariaDB end the transaction at every DDL statement (an implicit commit) and
+    /// go on in autocommit. After a statement that may have done so, a new transaction
+    /// starts, so that what follows still rolls back with the revision. (Only when the
+    /// transaction really ended: START TRANSACTION would commit an active one.)
+    async fn reopen_after_ddl(&mut self) {
+        if self.dialect != Dialect::Mysql || !self.in_transaction() {
+            return;
+        }
+        let tx = self.tx();
+        let active = tx
+            .strings("SELECT CAST(@@in_transaction AS CHAR)", &[])
+            .await
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .and_then(|row| row.into_iter().next().flatten());
+        // MySQL has no @@in_transaction: there the DDL's implicit commit stands.
+        if active.as_deref() == Some("0") {
+            let _ = tx.run("START TRANSACTION").await;
+        }
+    }
+
     /// Runs rendered DDL statements in order.
     async fn ddl(
         &mut self,
@@ -231,6 +252,7 @@ impl OpState {
             Ok(())
         }
         .await;
+        self.reopen_after_ddl().await;
         self.outcome(what, result).await
     }
 
@@ -609,6 +631,20 @@ fn rebuild_error(e: RebuildError) -> Error {
 }
 
 /// Sorts a database error into the variant a guest can match on.
+/// Statements after which MySQL/MariaDB may have committed implicitly (DDL and the like).
+fn may_commit_implicitly(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "ANALYZE" | "OPTIMIZE" | "REPAIR"
+    )
+}
+
 /// How an op error says the database connection is gone (crate::migrate looks for it).
 pub const CONNECTION_LOST: &str = "the database connection was lost";
 
@@ -971,6 +1007,9 @@ impl Host for OpState {
                 Err(e) => Err(e),
             },
         };
+        if may_commit_implicitly(&sql) {
+            self.reopen_after_ddl().await;
+        }
         Ok(self.outcome(format!("execute {sql:?}"), result).await)
     }
 

@@ -194,3 +194,25 @@ fn revision_scaffolds_every_language() {
         previous = Some(stem.split('_').next().unwrap().to_owned());
     }
 }
+
+#[test]
+fn a_missing_toolchain_says_how_to_get_it() {
+    let p = Project::new();
+    let out = p.json(&["revision", "-m", "in python", "--lang", "python"]);
+    assert!(out["path"].as_str().unwrap().ends_with(".py"), "{out}");
+    // A PATH with no componentize-py on it.
+    let empty = tempfile::tempdir().unwrap();
+    let out = p
+        .cmd(&["build"])
+        .env("PATH", empty.path())
+        .env_remove("RETORT_COMPONENTIZE_PY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("building Python revisions needs componentize-py, which is not installed")
+            && err.contains("pip install componentize-py==0.25.1"),
+        "{err}"
+    );
+}
