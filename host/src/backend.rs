@@ -491,14 +491,9 @@ impl Backend {
     /// within a transaction, and a crashed one's lock ends with its connection.
     pub async fn begin(&self) -> Result<Tx, BackendError> {
         let err = query_err("starting a transaction");
-        let ms = self.lock_timeout.as_millis().max(1);
-        let timeout = |holder: String| BackendError::LockTimeout {
-            url: self.url.clone(),
-            secs: self.lock_timeout.as_secs(),
-            holder,
-        };
         let mut tx = match &self.pool {
             Pool::Sqlite(p) => {
+                let ms = self.lock_timeout.as_millis().max(1);
                 sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA busy_timeout = {ms}")))
                     .execute(p)
                     .await
@@ -506,7 +501,7 @@ impl Backend {
                 match p.begin_with("BEGIN IMMEDIATE").await {
                     Ok(t) => Tx::Sqlite(t),
                     Err(e) if is_lock_timeout(&e) => {
-                        return Err(timeout(
+                        return Err(self.lock_timed_out(
                             "another connection holds the database's write lock (SQLite cannot say which)".into(),
                         ));
                     }
@@ -515,48 +510,29 @@ impl Backend {
             }
             Pool::Postgres(p) => {
                 let mut t = p.begin().await.map_err(&err)?;
-                sqlx::raw_sql(AssertSqlSafe(format!("SET LOCAL lock_timeout = '{ms}ms'")))
-                    .execute(&mut *t)
-                    .await
-                    .map_err(&err)?;
-                let locked = sqlx::raw_sql(AssertSqlSafe(format!(
-                    "SELECT pg_advisory_xact_lock({PG_LOCK})"
-                )))
-                .execute(&mut *t)
-                .await;
-                match locked {
-                    Ok(_) => {}
-                    Err(e) if is_lock_timeout(&e) => {
-                        drop(t);
-                        return Err(timeout(self.pg_lock_holder(p).await));
-                    }
-                    Err(e) => return Err(query_err("taking the migration lock")(e)),
+                if !self.pg_lock(&mut t, true).await? {
+                    drop(t);
+                    return Err(self.lock_timed_out(self.pg_lock_holder(p).await));
                 }
-                sqlx::raw_sql("SET LOCAL lock_timeout TO DEFAULT")
-                    .execute(&mut *t)
-                    .await
-                    .map_err(&err)?;
                 Tx::Postgres(t)
             }
             Pool::MySql(p) => {
-                let secs = self.lock_timeout.as_secs_f64().max(0.001);
-                let got: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-                    "SELECT GET_LOCK({MYSQL_LOCK}, {secs})"
-                )))
-                .fetch_one(p)
-                .await
-                .map_err(query_err("taking the migration lock"))?;
-                if got != Some(1) {
-                    return Err(timeout(self.mysql_lock_holder(p).await));
+                let mut c = p.acquire().await.map_err(&err)?;
+                if !self.mysql_lock(&mut c).await? {
+                    drop(c);
+                    return Err(self.lock_timed_out(self.mysql_lock_holder(p).await));
                 }
                 // DDL would end the transaction (an implicit commit): the ledger tables
                 // are made first, under the lock, outside it.
                 for sql in ledger_tables(self.dialect) {
-                    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(p).await {
+                    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *c).await {
+                        drop(c);
                         self.release().await;
                         return Err(query_err("creating the ledger tables")(e));
                     }
                 }
+                drop(c);
+                // The pool's one connection, which holds the lock.
                 match p.begin().await {
                     Ok(t) => Tx::MySql(t),
                     Err(e) => {
@@ -584,50 +560,21 @@ impl Backend {
     /// records the outcome with [`Backend::record_outside`], which also unlocks.
     pub async fn begin_outside(&self) -> Result<Tx, BackendError> {
         let err = query_err("taking the migration lock");
-        let ms = self.lock_timeout.as_millis().max(1);
-        let timeout = |holder: String| BackendError::LockTimeout {
-            url: self.url.clone(),
-            secs: self.lock_timeout.as_secs(),
-            holder,
-        };
         let mut tx = match &self.pool {
             Pool::Sqlite(p) => Tx::SqliteAuto(p.acquire().await.map_err(&err)?),
             Pool::Postgres(p) => {
                 let mut c = p.acquire().await.map_err(&err)?;
-                sqlx::raw_sql(AssertSqlSafe(format!("SET lock_timeout = '{ms}ms'")))
-                    .execute(&mut *c)
-                    .await
-                    .map_err(&err)?;
-                let locked =
-                    sqlx::raw_sql(AssertSqlSafe(format!("SELECT pg_advisory_lock({PG_LOCK})")))
-                        .execute(&mut *c)
-                        .await;
-                let reset = sqlx::raw_sql("SET lock_timeout TO DEFAULT")
-                    .execute(&mut *c)
-                    .await;
-                match locked {
-                    Ok(_) => {}
-                    Err(e) if is_lock_timeout(&e) => {
-                        drop(c);
-                        return Err(timeout(self.pg_lock_holder(p).await));
-                    }
-                    Err(e) => return Err(err(e)),
+                if !self.pg_lock(&mut c, false).await? {
+                    drop(c);
+                    return Err(self.lock_timed_out(self.pg_lock_holder(p).await));
                 }
-                reset.map_err(&err)?;
                 Tx::PostgresAuto(c)
             }
             Pool::MySql(p) => {
                 let mut c = p.acquire().await.map_err(&err)?;
-                let secs = self.lock_timeout.as_secs_f64().max(0.001);
-                let got: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-                    "SELECT GET_LOCK({MYSQL_LOCK}, {secs})"
-                )))
-                .fetch_one(&mut *c)
-                .await
-                .map_err(&err)?;
-                if got != Some(1) {
+                if !self.mysql_lock(&mut c).await? {
                     drop(c);
-                    return Err(timeout(self.mysql_lock_holder(p).await));
+                    return Err(self.lock_timed_out(self.mysql_lock_holder(p).await));
                 }
                 Tx::MySqlAuto(c)
             }
@@ -639,6 +586,69 @@ impl Backend {
             }
         }
         Ok(tx)
+    }
+
+    fn lock_timed_out(&self, holder: String) -> BackendError {
+        BackendError::LockTimeout {
+            url: self.url.clone(),
+            secs: self.lock_timeout.as_secs(),
+            holder,
+        }
+    }
+
+    /// PostgreSQL's advisory lock on `conn`, waiting up to the lock timeout: the
+    /// transaction's (`xact`, in a transaction) or the session's. `false` when the wait
+    /// ran out: the caller gives the connection back, then asks who holds the lock.
+    async fn pg_lock(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        xact: bool,
+    ) -> Result<bool, BackendError> {
+        let err = query_err("taking the migration lock");
+        let (local, function) = if xact {
+            ("LOCAL ", "pg_advisory_xact_lock")
+        } else {
+            ("", "pg_advisory_lock")
+        };
+        let ms = self.lock_timeout.as_millis().max(1);
+        sqlx::raw_sql(AssertSqlSafe(format!("SET {local}lock_timeout = '{ms}ms'")))
+            .execute(&mut *conn)
+            .await
+            .map_err(&err)?;
+        let locked = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {function}({PG_LOCK})")))
+            .execute(&mut *conn)
+            .await;
+        match locked {
+            Ok(_) => {}
+            // (In a transaction, the failed statement aborted it: the caller drops it.)
+            Err(e) if is_lock_timeout(&e) => {
+                if !xact {
+                    let _ = sqlx::raw_sql("SET lock_timeout TO DEFAULT")
+                        .execute(&mut *conn)
+                        .await;
+                }
+                return Ok(false);
+            }
+            Err(e) => return Err(err(e)),
+        }
+        sqlx::raw_sql(AssertSqlSafe(format!("SET {local}lock_timeout TO DEFAULT")))
+            .execute(&mut *conn)
+            .await
+            .map_err(&err)?;
+        Ok(true)
+    }
+
+    /// MySQL/MariaDB's named lock for `conn`'s session, waiting up to the lock timeout;
+    /// `false` when the wait ran out.
+    async fn mysql_lock(&self, conn: &mut sqlx::MySqlConnection) -> Result<bool, BackendError> {
+        let secs = self.lock_timeout.as_secs_f64().max(0.001);
+        let got: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT GET_LOCK({MYSQL_LOCK}, {secs})"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(query_err("taking the migration lock"))?;
+        Ok(got == Some(1))
     }
 
     /// Records the outcome of a revision that ran outside a transaction, in a

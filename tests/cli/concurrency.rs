@@ -393,10 +393,19 @@ fn transaction_all_is_refused_on_mariadb() {
 }
 
 /// Holds the migration lock from another connection and checks that retort waits
-/// `--lock-timeout`, then names the holder and changes nothing.
-fn lock_timeout(server: Option<Server>) {
+/// `--lock-timeout`, then names the holder and changes nothing; for a revision that runs
+/// in a transaction, or (`outside`) one that runs outside any.
+fn lock_timeout(server: Option<Server>, outside: bool) {
     let (p, target) = Target::new(server);
-    p.write_component("a.wasm", &wat_guest::revision("la", &[], "la_t", ""));
+    let create = "CREATE TABLE la_t (id INTEGER)";
+    p.write_component(
+        "a.wasm",
+        &if outside {
+            wat_guest::outside_transaction("la", &[], &[create], "")
+        } else {
+            wat_guest::revision_of("la", &[], &[create], &["DROP TABLE la_t"], "")
+        },
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -457,17 +466,19 @@ fn lock_timeout(server: Option<Server>) {
 
 #[test]
 fn lock_timeout_names_the_holder_on_sqlite() {
-    lock_timeout(None);
+    lock_timeout(None, false);
 }
 
 #[test]
 fn lock_timeout_names_the_holder_on_postgres() {
-    lock_timeout(Some(Server::Postgres));
+    lock_timeout(Some(Server::Postgres), false);
+    lock_timeout(Some(Server::Postgres), true);
 }
 
 #[test]
 fn lock_timeout_names_the_holder_on_mariadb() {
-    lock_timeout(Some(Server::MySql));
+    lock_timeout(Some(Server::MySql), false);
+    lock_timeout(Some(Server::MySql), true);
 }
 
 #[test]
