@@ -64,11 +64,14 @@ fn main() {
         std::fs::create_dir(dir.path().join("components")).unwrap();
         std::fs::copy(&component, dir.path().join("components").join(file)).unwrap();
         let project = dir.path().join("retort.toml");
-        std::fs::write(
-            &project,
-            "[database]\nurl = \"sqlite:bench.db\"\n[migrations]\ncomponents = \"components\"\n[sandbox]\ncache-dir = \"cache\"\n",
-        )
-        .unwrap();
+        let write_config = |compiler: &str| {
+            std::fs::write(
+                &project,
+                format!("[database]\nurl = \"sqlite:bench.db\"\n[migrations]\ncomponents = \"components\"\n[sandbox]\ncache-dir = \"cache\"\ncompiler = \"{compiler}\"\n"),
+            )
+            .unwrap();
+        };
+        write_config("cranelift");
         let status = Command::new("sqlite3")
             .arg(dir.path().join("bench.db"))
             .arg("CREATE TABLE bench (n INTEGER); INSERT INTO bench VALUES (0);")
@@ -88,13 +91,20 @@ fn main() {
         // Second run: the compiled artifact comes from the cache.
         let (warm, out) = run(&mut retort_in(&["upgrade", "head"]));
         let calls = guest_ms(&out).min(calls_first);
+        // The same with Winch, the baseline compiler (its own cache entries).
+        run(&mut retort_in(&["downgrade", "base"]));
+        write_config("winch");
+        let (winch_cold, out) = run(&mut retort_in(&["upgrade", "head"]));
+        let winch_calls = guest_ms(&out);
         rows.push(format!(
-            "| {lang} | {:.0} KiB | {:.2} s | {:.0} ms | {:.2} µs | {:.1} µs |",
+            "| {lang} | {:.0} KiB | {:.2} s | {:.0} ms | {:.2} µs | {:.1} µs | {:.2} s | {:.2} µs |",
             size as f64 / 1024.0,
             cold.as_secs_f64(),
             warm.as_millis(),
             calls * 1000.0 / CALLS,
             executes * 1000.0 / EXECUTES,
+            winch_cold.as_secs_f64(),
+            winch_calls * 1000.0 / CALLS,
         ));
     }
     let report = format!(
@@ -105,9 +115,11 @@ fn main() {
          is the whole `retort upgrade head` process with an empty cache (the component compiled\n\
          with Cranelift); *cached upgrade* the same later, the compiled artifact loaded from the\n\
          cache; *per host call* the runner's time for the upgrade (instantiation included) over\n\
-         100,000; *per execute* the downgrade's over 2,000 (policy check and SQLite included).\n\n\
-         | language | component | first upgrade | cached upgrade | per host call | per execute |\n\
-         |---|---|---|---|---|---|\n{}\n",
+         100,000; *per execute* the downgrade's over 2,000 (policy check and SQLite included).\n\
+         The last two columns repeat the first upgrade and the host calls with\n\
+         `[sandbox] compiler = \"winch\"` (wasmtime's baseline compiler).\n\n\
+         | language | component | first upgrade | cached upgrade | per host call | per execute | first upgrade, Winch | per host call, Winch |\n\
+         |---|---|---|---|---|---|---|---|\n{}\n",
         rows.join("\n")
     );
     println!("{report}");

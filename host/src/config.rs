@@ -118,6 +118,18 @@ pub struct Limits {
     pub read_only_dirs: std::collections::BTreeMap<String, PathBuf>,
     /// Where compiled components are cached (`""` turns the cache off).
     pub cache_dir: PathBuf,
+    /// Which compiler turns components into machine code: `cranelift` (optimising, the
+    /// default) or `winch` (a baseline compiler: compiles large guests several times
+    /// faster, runs them slower).
+    pub compiler: Compiler,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compiler {
+    #[default]
+    Cranelift,
+    Winch,
 }
 
 impl Default for Limits {
@@ -134,6 +146,7 @@ impl Default for Limits {
             timeout_secs: 6 * 3600,
             read_only_dirs: Default::default(),
             cache_dir: ".retort/cache".into(),
+            compiler: Compiler::Cranelift,
         }
     }
 }

@@ -95,6 +95,10 @@ impl Sandbox {
         let mut config = Config::new();
         config.consume_fuel(true);
         config.wasm_component_model(true);
+        config.strategy(match limits.compiler {
+            crate::config::Compiler::Cranelift => wasmtime::Strategy::Cranelift,
+            crate::config::Compiler::Winch => wasmtime::Strategy::Winch,
+        });
         let stack = limits.stack_kib.saturating_mul(1024);
         config.max_wasm_stack(stack);
         // Host calls run on the fiber's stack too: leave them room beyond the wasm stack.

@@ -248,6 +248,40 @@ fn exhausted_limits_name_the_limit_and_roll_back() {
 }
 
 #[test]
+fn winch_runs_the_blog_and_keeps_the_limits() {
+    // The baseline compiler: the same history, the same result, the same fuel limit.
+    let p = Project::with_components(blog_components());
+    p.append_config("\n[sandbox]\ncompiler = \"winch\"\n");
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(p.db().heads().len(), 1);
+    p.ok(&["downgrade", "base"]);
+    assert!(p.db().heads().is_empty());
+    // Winch's artifacts are not Cranelift's: the cache keeps one directory per engine.
+    let config = p.path().join("retort.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"winch\"", "\"cranelift\"")).unwrap();
+    p.ok(&["upgrade", "head"]);
+    let engines = std::fs::read_dir(p.path().join(".retort/cache"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(engines, 2);
+
+    let q = Project::new();
+    q.append_config("\n[sandbox]\ncompiler = \"winch\"\nfuel = 20000000\n");
+    q.write_component(
+        "spin.wasm",
+        &wat_guest::revision("spin1", &[], "spun", wat_guest::LOOP_FOREVER),
+    );
+    let err = q.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("the fuel limit of 20000000 per call ran out"),
+        "{err}"
+    );
+    assert!(!q.db().tables().contains(&"spun".to_string()));
+}
+
+#[test]
 fn a_guest_error_names_the_failing_op_and_changes_nothing() {
     let p = Project::new();
     p.add(&fixture("fails"));
