@@ -37,7 +37,7 @@ if want python; then
   else
     command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
     echo "languages: installing componentize-py $COMPONENTIZE_PY from PyPI"
-    python3 -m pip install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY" \
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "componentize-py==$COMPONENTIZE_PY" \
       || python3 -m pip install --quiet --break-system-packages "componentize-py==$COMPONENTIZE_PY"
     hash -r
     componentize-py --version >/dev/null

@@ -125,20 +125,28 @@ const C_TEMPLATE: &str = r#"// {message}
 // Built by `retort build`: wit-bindgen's C bindings (revision.h), clang for wasm32-wasi
 // with wasi-libc (see docs/languages/c.md). Return false and set *err to fail.
 
-#include <string.h>
+#include <stdio.h>
 #include "revision.h"
 
-static void exec(const char *sql) {
+// Runs one statement; on failure puts a message in *err.
+static bool exec(const char *sql, revision_string_t *err) {
   revision_string_t s;
   revision_string_set(&s, sql);
   retort_migration_op_list_value_t params = {NULL, 0};
   uint64_t rows;
   retort_migration_op_error_t error;
-  retort_migration_op_execute(&s, &params, &rows, &error);
+  if (retort_migration_op_execute(&s, &params, &rows, &error)) {
+    return true;
+  }
+  char message[512];
+  snprintf(message, sizeof message, "cannot run \"%s\"", sql);
+  revision_string_dup(err, message);
+  retort_migration_op_error_free(&error);
+  return false;
 }
 
 bool exports_revision_upgrade(revision_string_t *err) {
-  // e.g. exec("ALTER TABLE users ADD COLUMN phone VARCHAR(20)");
+  // e.g. return exec("ALTER TABLE users ADD COLUMN phone VARCHAR(20)", err);
   (void)exec;
   return true;
 }
