@@ -26,7 +26,7 @@ pub enum SandboxError {
         source: std::io::Error,
     },
     #[error(
-        "revision {revision} ({path}) imports {}, which this host does not provide: a revision may import only retort:migration/op (and its types)",
+        "revision {revision} ({path}) imports {}, which this host does not provide: a revision may import only retort:migration/op (and its types) and WASI 0.2 cli, clocks, filesystem, io, random and sockets (locked down)",
         .imports.join(", ")
     )]
     ForbiddenImports {
