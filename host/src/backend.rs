@@ -171,13 +171,10 @@ fn application_name() -> String {
 fn is_lock_timeout(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
-            // PostgreSQL lock_not_available; SQLite SQLITE_BUSY (and extended codes).
-            let code = db.code();
-            code.as_deref() == Some("55P03")
-                || code.as_deref() == Some("5")
-                || code
-                    .as_deref()
-                    .is_some_and(|c| c.parse::<u32>().is_ok_and(|n| n & 0xff == 5))
+            // PostgreSQL lock_not_available; SQLite SQLITE_BUSY (5, and its extended
+            // codes, whose low byte is 5).
+            db.code()
+                .is_some_and(|c| c == "55P03" || c.parse::<u32>().is_ok_and(|n| n & 0xff == 5))
         }
         _ => false,
     }
@@ -545,8 +542,7 @@ impl Backend {
         if self.dialect != Dialect::Mysql {
             for sql in ledger_tables(self.dialect) {
                 if let Err(e) = tx.run(&sql).await {
-                    drop(tx);
-                    self.release().await;
+                    self.abandon(tx).await;
                     return Err(query_err("creating the ledger tables")(e));
                 }
             }
@@ -678,6 +674,17 @@ impl Backend {
         result
     }
 
+    /// Ends, unrecorded, what [`Backend::begin`] or [`Backend::begin_outside`] started:
+    /// a transaction rolls back (by being dropped) and the lock goes.
+    pub async fn abandon(&self, tx: Tx) {
+        if tx.in_transaction() {
+            drop(tx);
+            self.release().await;
+        } else {
+            self.unlock_outside(tx).await;
+        }
+    }
+
     /// Releases the session lock of [`Backend::begin_outside`] and returns the
     /// connection to the pool.
     pub async fn unlock_outside(&self, mut tx: Tx) {
@@ -763,8 +770,7 @@ impl Backend {
     /// Checks foreign keys (SQLite), records the step in the ledger and commits.
     pub async fn finish(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
         if let Err(e) = self.record_step(&mut tx, entry).await {
-            drop(tx);
-            self.release().await;
+            self.abandon(tx).await;
             return Err(e);
         }
         self.commit(tx).await
@@ -813,8 +819,7 @@ impl Backend {
     /// failure), logs, and commits.
     async fn record(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
         if let Err(e) = write_ledger(&mut tx, self.dialect, entry).await {
-            drop(tx);
-            self.release().await;
+            self.abandon(tx).await;
             return Err(query_err(format!(
                 "recording {} in the ledger",
                 entry.revision

@@ -87,7 +87,7 @@ pub enum BuildError {
     Tool { tool: String, status: String },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |source| BuildError::Io {
         path: path.to_owned(),
         source,
@@ -148,10 +148,6 @@ impl Source {
             created: self.front.created.clone(),
             transactional: self.front.transactional.unwrap_or(true),
         }
-    }
-
-    fn crate_name(&self) -> String {
-        self.module_name()
     }
 
     /// A crate, module or file name for the revision: `rev_<id>`.
@@ -370,7 +366,7 @@ pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
         }
         let out_dir = target_dir.join("wasm32-unknown-unknown/release");
         for source in &rust {
-            let module_path = out_dir.join(format!("{}.wasm", source.crate_name()));
+            let module_path = out_dir.join(format!("{}.wasm", source.module_name()));
             let module = std::fs::read(&module_path).map_err(io(&module_path))?;
             unpacked.insert(
                 source.front.id.clone(),
@@ -382,7 +378,7 @@ pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
     for source in &sources {
         let component = match unpacked.remove(&source.front.id) {
             Some(c) => c,
-            None => crate::lang::build(source, source.lang, &build_dir, quiet)?,
+            None => crate::lang::build(source, &build_dir, quiet)?,
         };
         let target = components.join(format!("{}.wasm", source.stem()));
         let bytes = revision::pack(&component, &source.metadata(), &target)?;
@@ -430,7 +426,7 @@ fn write_workspace(
     std::fs::create_dir_all(&crates).map_err(io(&crates))?;
     let root = absolute(&config.root)?;
     let sdk = absolutize_dependency(&config.file.build.guest_sdk, &root);
-    let wanted: Vec<String> = sources.iter().map(Source::crate_name).collect();
+    let wanted: Vec<String> = sources.iter().map(Source::module_name).collect();
     // Crates of sources that are gone would break the workspace build.
     for entry in std::fs::read_dir(&crates).map_err(io(&crates))?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -455,7 +451,7 @@ debug = false
 "#,
     )?;
     for source in sources {
-        let dir = crates.join(source.crate_name());
+        let dir = crates.join(source.module_name());
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let lib = source.path.canonicalize().map_err(io(&source.path))?;
         let mut deps = toml::Table::new();
@@ -465,7 +461,7 @@ debug = false
         }
         let manifest: toml::Table = toml::toml! {
             [package]
-            name = (source.crate_name())
+            name = (source.module_name())
             version = "0.0.0"
             edition = "2024"
             publish = false

@@ -1022,27 +1022,35 @@ async fn migrate(
     );
     let mut migrator = Migrator::new(config, &history, &backend, log, progress)?;
     migrator.transaction = transaction;
-    let steps = match direction {
-        Direction::Up => migrator.plan_upgrade(target).await?,
-        Direction::Down => migrator.plan_downgrade(target).await?,
-    };
+    let plan = migrator.plan(direction, target).await?;
     if dry_run {
         if json_out {
-            println!("{}", serde_json::to_string(&steps)?);
-        } else if steps.is_empty() {
+            println!("{}", serde_json::to_string(&plan.steps)?);
+        } else if plan.steps.is_empty() {
             eprintln!("nothing to do");
         } else {
-            for s in &steps {
+            for s in &plan.steps {
                 eprintln!("{} {}", s.direction, s.revision);
             }
         }
         return Ok(());
     }
-    let result = if steps.is_empty() {
-        Ok(Vec::new())
-    } else {
-        migrator.migrate(direction, target).await
+    let at = |heads: &[String]| {
+        if heads.is_empty() {
+            "base".to_owned()
+        } else {
+            heads.join(", ")
+        }
     };
+    if plan.steps.is_empty() {
+        eprintln!("nothing to do: the database is at {}", at(&plan.start));
+        backend.close().await;
+        if json_out {
+            println!("[]");
+        }
+        return Ok(());
+    }
+    let result = migrator.migrate(plan).await;
     let applied = match result {
         Ok(applied) => applied,
         Err(e) => {
@@ -1052,16 +1060,10 @@ async fn migrate(
     };
     if applied.is_empty() {
         let heads = backend.heads().await?;
-        let at = if heads.is_empty() {
-            "base".into()
-        } else {
-            heads.join(", ")
-        };
-        if steps.is_empty() {
-            eprintln!("nothing to do: the database is at {at}");
-        } else {
-            eprintln!("nothing to do: another deployer got there first; the database is at {at}");
-        }
+        eprintln!(
+            "nothing to do: another deployer got there first; the database is at {}",
+            at(&heads)
+        );
     }
     backend.close().await;
     if json_out {

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::build::{BuildError, Source};
+use crate::build::{BuildError, Source, io};
 
 /// The WIT package every revision targets, as this host was built with it.
 pub const WIT: &str = include_str!("../../wit/migration.wit");
@@ -198,29 +198,16 @@ fn run(mut cmd: Command, tool: &Path, quiet: bool) -> Result<(), BuildError> {
 
 fn write(path: &Path, contents: &[u8]) -> Result<(), BuildError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| BuildError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    std::fs::write(path, contents).map_err(|source| BuildError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    std::fs::write(path, contents).map_err(io(path))
 }
 
 /// Builds one non-Rust source into a component (without Retort's metadata), or takes
 /// it from the build cache when the source and the WIT are unchanged.
-pub fn build(
-    source: &Source,
-    lang: Lang,
-    build_dir: &Path,
-    quiet: bool,
-) -> Result<Vec<u8>, BuildError> {
-    let text = std::fs::read(&source.path).map_err(|e| BuildError::Io {
-        path: source.path.clone(),
-        source: e,
-    })?;
+pub fn build(source: &Source, build_dir: &Path, quiet: bool) -> Result<Vec<u8>, BuildError> {
+    let lang = source.lang;
+    let text = std::fs::read(&source.path).map_err(io(&source.path))?;
     let work = build_dir.join(lang.extension()).join(source.module_name());
     let out = work.join("component.wasm");
     let key_path = work.join("input.sha256");
@@ -243,7 +230,7 @@ pub fn build(
                 lang,
                 "RETORT_COMPONENTIZE_PY",
                 &["componentize-py"],
-                "install it with `pip install componentize-py==0.25.1` (scripts/setup-guest-toolchain.sh does)",
+                "install it with `pip install componentize-py==0.25.1` (scripts/setup-languages.sh does)",
             )?;
             write(&work.join(format!("{module}.py")), &text)?;
             let mut cmd = Command::new(&program);
@@ -257,7 +244,7 @@ pub fn build(
                 lang,
                 "RETORT_COMPONENTIZE_JS",
                 &["componentize-js"],
-                "install it with `npm install -g @bytecodealliance/componentize-js@0.23.0` (scripts/setup-guest-toolchain.sh does)",
+                "install it with `npm install -g @bytecodealliance/componentize-js@0.23.0` (scripts/setup-languages.sh does)",
             )?;
             write(&work.join(format!("{module}.js")), &text)?;
             let mut cmd = Command::new(&program);
@@ -273,13 +260,13 @@ pub fn build(
                 lang,
                 "RETORT_WIT_BINDGEN",
                 &["wit-bindgen"],
-                "install it with `cargo install wit-bindgen-cli --version 0.61.1 --locked` (scripts/setup-guest-toolchain.sh does)",
+                "install it with `cargo install wit-bindgen-cli --version 0.61.1 --locked` (scripts/setup-languages.sh does)",
             )?;
             let clang = tool(
                 lang,
                 "RETORT_CLANG",
                 &["clang-14", "clang"],
-                "install Debian's clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 (scripts/setup-guest-toolchain.sh does)",
+                "install Debian's clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 (scripts/setup-languages.sh does)",
             )?;
             let mut cmd = Command::new(&bindgen);
             cmd.current_dir(&work)
@@ -297,10 +284,7 @@ pub fn build(
                 .args(["-o", "core.wasm"]);
             run(cmd, &clang, quiet)?;
             let core = work.join("core.wasm");
-            let bytes = std::fs::read(&core).map_err(|e| BuildError::Io {
-                path: core.clone(),
-                source: e,
-            })?;
+            let bytes = std::fs::read(&core).map_err(io(&core))?;
             let component = wit_component::ComponentEncoder::default()
                 .validate(true)
                 .module(&bytes)
@@ -318,10 +302,7 @@ pub fn build(
             write(&out, &component)?;
         }
     }
-    let bytes = std::fs::read(&out).map_err(|e| BuildError::Io {
-        path: out.clone(),
-        source: e,
-    })?;
+    let bytes = std::fs::read(&out).map_err(io(&out))?;
     write(&key_path, key.as_bytes())?;
     Ok(bytes)
 }

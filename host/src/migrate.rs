@@ -238,55 +238,47 @@ impl<'a> Migrator<'a> {
         })
     }
 
-    /// The steps `upgrade target` would run.
-    pub async fn plan_upgrade(&self, target: &str) -> Result<Vec<Step>, MigrateError> {
-        let current = self.backend.heads().await?;
-        Ok(self.plan_from(Direction::Up, target, &current)?.0)
-    }
-
-    /// The steps `downgrade target` would run.
-    pub async fn plan_downgrade(&self, target: &str) -> Result<Vec<Step>, MigrateError> {
-        let current = self.backend.heads().await?;
-        Ok(self.plan_from(Direction::Down, target, &current)?.0)
-    }
-
-    /// The steps from `current` to `target`, and for an upgrade the target heads.
-    fn plan_from(
-        &self,
-        direction: Direction,
-        target: &str,
-        current: &[String],
-    ) -> Result<(Vec<Step>, Option<Vec<String>>), MigrateError> {
+    /// What `upgrade target` or `downgrade target` would run, from the ledger as it is.
+    pub async fn plan(&self, direction: Direction, target: &str) -> Result<Plan, MigrateError> {
+        let start = self.backend.heads().await?;
         let graph = &self.history.graph;
         if direction == Direction::Down {
-            let remove = graph.downgrade_removal(target, current)?;
-            return Ok((graph::plan_downgrade(graph, &remove), None));
+            let remove = graph.downgrade_removal(target, &start)?;
+            let steps = graph::plan_downgrade(graph, &remove);
+            return Ok(Plan {
+                start,
+                steps,
+                target_heads: None,
+            });
         }
-        let target_heads = graph.upgrade_target(target, current)?;
-        let steps = graph::plan_upgrade(graph, current, &target_heads);
+        let target_heads = graph.upgrade_target(target, &start)?;
+        let steps = graph::plan_upgrade(graph, &start, &target_heads);
         if steps.is_empty()
-            && let Some(t) = target_heads.iter().find(|t| !current.contains(t))
+            && let Some(t) = target_heads.iter().find(|t| !start.contains(t))
         {
             return Err(MigrateError::Behind {
                 target: t.to_string(),
-                current: current.to_vec(),
+                current: start,
             });
         }
-        Ok((steps, Some(target_heads)))
+        Ok(Plan {
+            start,
+            steps,
+            target_heads: Some(target_heads),
+        })
     }
 
-    /// Upgrades (or downgrades) to `target`, planning under the current ledger, and
-    /// planning again when another deployer moved the ledger while this run waited for
-    /// the lock: an upgrade goes on to the same target heads from where the database
-    /// is now (often: nothing left to do); a downgrade stops and says so.
-    pub async fn migrate(
-        &self,
-        direction: Direction,
-        target: &str,
-    ) -> Result<Vec<Applied>, MigrateError> {
+    /// Carries out a plan, planning again when another deployer moved the ledger while
+    /// this run waited for the lock: an upgrade goes on to the same target heads from
+    /// where the database is now (often: nothing left to do); a downgrade stops and says
+    /// so.
+    pub async fn migrate(&self, plan: Plan) -> Result<Vec<Applied>, MigrateError> {
         let graph = &self.history.graph;
-        let mut start = self.backend.heads().await?;
-        let (mut steps, target_heads) = self.plan_from(direction, target, &start)?;
+        let Plan {
+            mut start,
+            mut steps,
+            target_heads,
+        } = plan;
         let mut applied = Vec::new();
         loop {
             match self.run(&steps, &start).await {
@@ -392,7 +384,7 @@ impl<'a> Migrator<'a> {
                         Err(_) => true,
                     };
                     if moved {
-                        self.end(tx).await;
+                        self.backend.abandon(tx).await;
                         return Err(match now {
                             Ok(now) => MigrateError::Moved { done: applied, now },
                             Err(e) => fail(e.into(), None, &applied),
@@ -440,8 +432,7 @@ impl<'a> Migrator<'a> {
                 if outside {
                     let _ = self.backend.record_outside(tx, &entry).await;
                 } else {
-                    drop(tx);
-                    self.backend.release().await;
+                    self.backend.abandon(tx).await;
                     if self.backend.dialect() == Dialect::Mysql {
                         let _ = self.backend.record_failure(&entry).await;
                     }
@@ -466,8 +457,7 @@ impl<'a> Migrator<'a> {
                     .map_err(|e| fail(e.into(), Some(state), &applied))?;
             } else if whole_run {
                 if let Err(e) = self.backend.record_step(&mut tx, &entry).await {
-                    drop(tx);
-                    self.backend.release().await;
+                    self.backend.abandon(tx).await;
                     return Err(fail(e.into(), Some(state), &applied));
                 }
                 shared = Some(tx);
@@ -494,16 +484,14 @@ impl<'a> Migrator<'a> {
     }
 }
 
-impl Migrator<'_> {
-    /// Ends a transaction (or a connection outside one) that will not be recorded.
-    async fn end(&self, tx: Tx) {
-        if tx.in_transaction() {
-            drop(tx);
-            self.backend.release().await;
-        } else {
-            self.backend.unlock_outside(tx).await;
-        }
-    }
+/// The steps a run takes, and where they start.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The heads the plan starts from (the ledger when it was made).
+    pub start: Vec<String>,
+    pub steps: Vec<Step>,
+    /// For an upgrade, the heads it goes to (planning again aims there).
+    target_heads: Option<Vec<String>>,
 }
 
 /// The same set of heads, whatever the order.

@@ -23,6 +23,17 @@ use crate::wit::{
     Table, UniqueConstraint, Value,
 };
 
+/// WASI's view of a revision call: the locked-down context (crate::wasi) and the
+/// resource table cursors share.
+impl wasmtime_wasi::WasiView for OpState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
 /// Limits on what one op call may move (`[sandbox]` in retort.toml).
 #[derive(Debug, Clone, Copy)]
 pub struct CallLimits {
@@ -115,10 +126,6 @@ impl OpState {
     /// Replaces the WASI context (crate::wasi builds it).
     pub fn set_wasi(&mut self, ctx: wasmtime_wasi::WasiCtx) {
         self.wasi = ctx;
-    }
-
-    pub(crate) fn wasi_parts(&mut self) -> crate::wasi::Parts<'_> {
-        (&mut self.wasi, &mut self.table)
     }
 
     /// The per-call limits.
@@ -630,8 +637,8 @@ fn rebuild_error(e: RebuildError) -> Error {
     }
 }
 
-/// Sorts a database error into the variant a guest can match on.
-/// Statements after which MySQL/MariaDB may have committed implicitly (DDL and the like).
+/// Statements after which MySQL/MariaDB may have committed implicitly (DDL and the like):
+/// a cheap filter before asking the server whether the transaction ended.
 fn may_commit_implicitly(sql: &str) -> bool {
     let first = sql
         .trim_start()
@@ -648,6 +655,7 @@ fn may_commit_implicitly(sql: &str) -> bool {
 /// How an op error says the database connection is gone (crate::migrate looks for it).
 pub const CONNECTION_LOST: &str = "the database connection was lost";
 
+/// Sorts a database error into the variant a guest can match on.
 pub fn db_error(e: sqlx::Error) -> Error {
     if crate::backend::is_connection_lost(&e) {
         return Error::Database(format!("{CONNECTION_LOST}: {e}"));

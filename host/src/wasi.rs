@@ -16,11 +16,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use crate::ops::{LogSink, OpState};
+use crate::ops::LogSink;
 use crate::wit::LogLevel;
 
 /// Where a granted directory appears inside the guest.
@@ -213,13 +212,3 @@ impl tokio::io::AsyncWrite for LogStream {
         Poll::Ready(Ok(()))
     }
 }
-
-impl WasiView for OpState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (ctx, table) = self.wasi_parts();
-        WasiCtxView { ctx, table }
-    }
-}
-
-/// The parts of `OpState` WASI works on.
-pub(crate) type Parts<'a> = (&'a mut WasiCtx, &'a mut ResourceTable);

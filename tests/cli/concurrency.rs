@@ -42,13 +42,10 @@ impl Target {
     }
 
     fn heads(&self, p: &Project) -> Vec<String> {
-        if !self.tables(p).contains(&"retort_version".to_string()) {
-            return Vec::new();
+        match self {
+            Target::Sqlite => p.db().heads(),
+            Target::Server(db) => db.heads(),
         }
-        self.rows(
-            p,
-            "SELECT version_num FROM retort_version ORDER BY version_num",
-        )
     }
 }
 

@@ -7,7 +7,7 @@ mod servers;
 mod support;
 mod wat_guest;
 
-use support::{Project, blog_components, fixture};
+use support::{Bait, Project, blog_components, fixture};
 
 const CREATE_USERS: &str = "4304dc02e5c9";
 const ADD_POSTS: &str = "462abb4678b5";
@@ -989,9 +989,8 @@ fn probe_outcomes(p: &Project) -> std::collections::BTreeMap<String, String> {
 #[test]
 fn wasi_guests_run_with_nothing_but_the_log() {
     // A listener the guest is told about: it must never see a connection.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let bait = Bait::new();
+    let port = bait.port();
     let p = wasi_probe_project(port, 50_000, 0);
     p.append_config("\n[sandbox]\nmax-output-bytes = 10000\n");
     let out = p
@@ -1018,11 +1017,7 @@ fn wasi_guests_run_with_nothing_but_the_log() {
             && seen["lookup"].contains("permanent-resolver-failure"),
         "{seen:?}"
     );
-    assert_eq!(
-        listener.accept().unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock,
-        "the guest reached the listener"
-    );
+    bait.assert_untouched();
 
     // stdout and stderr reach the log, attributed, and capped.
     assert!(

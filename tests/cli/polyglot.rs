@@ -3,8 +3,8 @@
 //! languages' components run in the locked-down WASI context.
 
 use crate::support::{
-    Project, Server, ServerDb, language_fixture, polyglot_components, polyglot_rust_components,
-    shared_cache_config,
+    Bait, Project, Server, ServerDb, language_fixture, polyglot_components,
+    polyglot_rust_components, shared_cache_config,
 };
 
 /// The schema and data the history leaves, as comparable strings.
@@ -100,9 +100,9 @@ fn polyglot_history_matches_rust_on_mariadb() {
 
 #[test]
 fn a_python_revision_cannot_reach_files_sockets_or_the_environment() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
+    // A listener the guest is told about: it must never see a connection.
+    let bait = Bait::new();
+    let port = bait.port();
     let p = Project::new();
     p.append_config(&shared_cache_config());
     p.add(&language_fixture("lpy_escape"));
@@ -133,11 +133,7 @@ fn a_python_revision_cannot_reach_files_sockets_or_the_environment() {
         // sockets is shown by tests/fixtures/versions/wasi.rs.)
     }
     assert_eq!(seen["environ"], "0 variables", "{seen:?}");
-    assert_eq!(
-        listener.accept().unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock,
-        "the guest reached the listener"
-    );
+    bait.assert_untouched();
 }
 
 #[test]

@@ -24,16 +24,17 @@ pub fn retort() -> Command {
     cmd
 }
 
-/// Builds a retort project (sources to components) once per test run.
+/// Builds a retort project (sources to components) once per test run; `project` gives
+/// its config file and components folder (and may write the config).
 fn build_once(
     cell: &'static OnceLock<PathBuf>,
-    config: PathBuf,
-    components: PathBuf,
+    project: impl FnOnce() -> (PathBuf, PathBuf),
 ) -> &'static Path {
     // Builds share one cargo target dir; run them one at a time.
     static BUILD: Mutex<()> = Mutex::new(());
     cell.get_or_init(|| {
         let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let (config, components) = project();
         let out = retort()
             .arg("-c")
             .arg(&config)
@@ -53,22 +54,12 @@ fn build_once(
 /// The blog example's components, built from examples/blog into target/.
 pub fn blog_components() -> &'static Path {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
-    let dir = workspace().join("target/test-guests/blog");
-    let config = dir.join("retort.toml");
-    if CELL.get().is_none() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let example = workspace().join("examples/blog");
-        std::fs::write(
-            &config,
-            format!(
-                "[migrations]\nsources = {:?}\ncomponents = \"components\"\n\n[build]\nguest-sdk = {{ path = {:?} }}\ndir = \"build\"\ntarget-dir = \"../target\"\n",
-                example.join("migrations/versions").display().to_string(),
-                workspace().join("guest-sdk").display().to_string(),
-            ),
+    build_once(&CELL, || {
+        guest_project(
+            "blog",
+            &workspace().join("examples/blog/migrations/versions"),
         )
-        .unwrap();
-    }
-    build_once(&CELL, config, dir.join("components"))
+    })
 }
 
 /// A project directory under target/test-guests that builds the revision sources in
@@ -77,44 +68,46 @@ fn guest_project(name: &str, sources: &Path) -> (PathBuf, PathBuf) {
     let dir = workspace().join("target/test-guests").join(name);
     let config = dir.join("retort.toml");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[migrations]\nsources = {:?}\ncomponents = \"components\"\n\n[build]\nguest-sdk = {{ path = {:?} }}\ndir = \"build\"\ntarget-dir = \"../target\"\n",
-            sources.display().to_string(),
-            workspace().join("guest-sdk").display().to_string(),
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "[migrations]\nsources = {:?}\ncomponents = \"components\"\n\n[build]\nguest-sdk = {{ path = {:?} }}\ndir = \"build\"\ntarget-dir = \"../target\"\n",
+        sources.display().to_string(),
+        workspace().join("guest-sdk").display().to_string(),
+    );
+    // Unchanged files keep their times (cargo and retort build look at them).
+    if std::fs::read_to_string(&config).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&config, text).unwrap();
+    }
     (config, dir.join("components"))
 }
 
 /// examples/polyglot's components (Rust, Python, C and JavaScript revisions).
 pub fn polyglot_components() -> &'static Path {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
-    let (config, components) = guest_project(
-        "polyglot",
-        &workspace().join("examples/polyglot/migrations/versions"),
-    );
-    build_once(&CELL, config, components)
+    build_once(&CELL, || {
+        guest_project(
+            "polyglot",
+            &workspace().join("examples/polyglot/migrations/versions"),
+        )
+    })
 }
 
 /// The same history written in Rust only (examples/polyglot/rust-equivalent).
 pub fn polyglot_rust_components() -> &'static Path {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
-    let (config, components) = guest_project(
-        "polyglot-rust",
-        &workspace().join("examples/polyglot/rust-equivalent/versions"),
-    );
-    build_once(&CELL, config, components)
+    build_once(&CELL, || {
+        guest_project(
+            "polyglot-rust",
+            &workspace().join("examples/polyglot/rust-equivalent/versions"),
+        )
+    })
 }
 
 /// Revisions in other languages for the tests (tests/fixtures/languages).
 pub fn language_fixture(name: &str) -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
-    let (config, components) =
-        guest_project("languages", &workspace().join("tests/fixtures/languages"));
-    let dir = build_once(&CELL, config, components);
+    let dir = build_once(&CELL, || {
+        guest_project("languages", &workspace().join("tests/fixtures/languages"))
+    });
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "no language fixture {name}");
     path
@@ -135,14 +128,39 @@ pub fn shared_cache_config() -> String {
 /// The test fixtures' components (tests/fixtures), built into target/.
 pub fn fixture(name: &str) -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
-    let dir = build_once(
-        &CELL,
-        workspace().join("tests/fixtures/retort.toml"),
-        workspace().join("target/test-guests/fixtures/components"),
-    );
+    let dir = build_once(&CELL, || {
+        (
+            workspace().join("tests/fixtures/retort.toml"),
+            workspace().join("target/test-guests/fixtures/components"),
+        )
+    });
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "no fixture {name}");
     path
+}
+
+/// A loopback TCP listener a guest is told about and must never reach.
+pub struct Bait(std::net::TcpListener);
+
+impl Bait {
+    pub fn new() -> Bait {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        Bait(listener)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().port()
+    }
+
+    /// Fails if anything connected.
+    pub fn assert_untouched(&self) {
+        assert_eq!(
+            self.0.accept().unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock,
+            "the guest reached the listener"
+        );
+    }
 }
 
 /// A project in a temp dir: a config, a components folder, an SQLite database.
@@ -500,7 +518,11 @@ impl ServerDb {
         })
     }
 
+    /// The ledger's heads; none when the ledger was never created (or rolled back).
     pub fn heads(&self) -> Vec<String> {
+        if !self.tables().contains(&"retort_version".to_string()) {
+            return Vec::new();
+        }
         self.rows("SELECT version_num FROM retort_version ORDER BY version_num")
     }
 }
