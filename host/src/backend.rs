@@ -41,6 +41,11 @@ pub enum BackendError {
     #[error("foreign key violations after the revision: {0}")]
     ForeignKeyCheck(String),
     #[error(
+        "the database role Retort connected as on {url} holds {}, and [policy] require-least-privilege is true: connect as a migration role with only the privileges in the README's Security section",
+        .privileges.join(", ")
+    )]
+    Privileged { url: String, privileges: Vec<String> },
+    #[error(
         "could not take the migration lock on {url} within {secs} s: {holder}. Another deployer is migrating this database; wait for it, or raise --lock-timeout"
     )]
     LockTimeout {
@@ -58,30 +63,64 @@ fn query_err(doing: impl Into<String>) -> impl Fn(sqlx::Error) -> BackendError {
     }
 }
 
-/// Masks the password of a URL for messages and logs.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(a, t)| (a, t));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let slash = if rest.contains('/') { "/" } else { "" };
-            format!("{scheme}://{user}:***@{host}{slash}{tail}")
+/// A database URL with its secrets masked, for messages and logs: the userinfo's
+/// password and every `password`-like query parameter, read with a real URL parser.
+/// Input that does not parse as a URL is masked up to its last `@` (`oracle:user/pw@host`
+/// shows as `***@host`), and whole when it has none but looks like it holds a secret.
+pub fn redact(raw: &str) -> String {
+    const MASK: &str = "***";
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.has_host() || raw.starts_with("sqlite:") => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some(MASK));
+            }
+            let secret = |k: &str| {
+                let k = k.to_ascii_lowercase();
+                k.contains("password") || k.contains("passwd") || k == "pwd" || k.contains("secret")
+            };
+            if url.query_pairs().any(|(k, _)| secret(k.as_ref())) {
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if secret(k.as_ref()) {
+                            MASK.to_owned()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            url.to_string().replace("%2A%2A%2A", MASK)
         }
-        _ => url.to_owned(),
+        _ => match raw.rfind('@') {
+            Some(at) => format!("{MASK}{}", &raw[at..]),
+            None if raw.contains(':') && !raw.starts_with("sqlite:") => {
+                let scheme = raw.split(':').next().unwrap_or_default();
+                format!("{scheme}:{MASK}")
+            }
+            None => raw.to_owned(),
+        },
+    }
+}
+
+/// The host (and port) of a URL, for messages.
+fn host_of(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => redact(raw),
+        },
+        Err(_) => redact(raw),
     }
 }
 
 /// One line saying why a connection failed, without the URL's secrets.
 fn connect_reason(e: &sqlx::Error, url: &str) -> String {
-    let host = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
-        .map(|a| a.rsplit_once('@').map_or(a, |(_, h)| h))
-        .unwrap_or(url);
-    match e {
+    let host = host_of(url);
+    let reason = match e {
         sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             format!("connection refused by {host}: is the server running and listening there?")
         }
@@ -98,31 +137,97 @@ fn connect_reason(e: &sqlx::Error, url: &str) -> String {
             }
         }
         sqlx::Error::PoolTimedOut => format!("timed out connecting to {host}"),
+        // A driver's own message may quote the URL it could not read.
+        sqlx::Error::Configuration(_) => {
+            "the URL cannot be read (check its form: scheme://user:password@host:port/database; percent-encode special characters in the password)".to_owned()
+        }
         other => other.to_string(),
+    };
+    // Whatever the driver said, the URL's secrets stay out of it.
+    scrub(&reason, url)
+}
+
+/// `text` with any secret of `url` masked (a driver may echo parts of the URL).
+fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact(url));
+    if let Ok(parsed) = url::Url::parse(url) {
+        if let Some(pw) = parsed.password().filter(|p| p.len() > 1) {
+            out = out.replace(pw, "***");
+        }
+        for (k, v) in parsed.query_pairs() {
+            if k.to_ascii_lowercase().contains("pass") && v.len() > 1 {
+                out = out.replace(v.as_ref(), "***");
+            }
+        }
     }
+    out
 }
 
 /// A one-connection pool, after one direct connection: a pool retries until its timeout
 /// and then reports only that, where a single attempt says why (refused, password,
-/// unknown database).
-async fn open<O>(
-    options: O,
+/// unknown database). `pool` carries the session set-up (`after_connect`).
+async fn open<DB: sqlx::Database>(
+    options: <DB::Connection as sqlx::Connection>::Options,
+    pool: sqlx::pool::PoolOptions<DB>,
     timeout: Duration,
-) -> Result<sqlx::Pool<<O::Connection as sqlx::Connection>::Database>, sqlx::Error>
-where
-    O: sqlx::ConnectOptions,
-    O::Connection: Sized,
-{
-    options.connect().await?.close().await?;
+) -> Result<sqlx::Pool<DB>, sqlx::Error> {
+    sqlx::ConnectOptions::connect(&options).await?.close().await?;
     // One connection for the whole run, never recycled: the session holds the migration
     // lock on MySQL/MariaDB (and for non-transactional revisions on PostgreSQL).
-    sqlx::pool::PoolOptions::new()
-        .max_connections(1)
+    pool.max_connections(1)
         .max_lifetime(None)
         .idle_timeout(None)
         .acquire_timeout(timeout)
         .connect_with(options)
         .await
+}
+
+/// How a session is set up beyond the URL.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    /// How long taking the migration lock may wait.
+    pub lock_timeout: Duration,
+    /// The wall-clock limit of one revision call (`[sandbox] timeout-secs`; `None`: no
+    /// limit). The server is told to end any statement of the session that runs longer
+    /// (PostgreSQL `statement_timeout`, MariaDB `max_statement_time`), so that even a
+    /// killed Retort leaves nothing running for longer.
+    pub call_limit: Option<Duration>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            lock_timeout: Duration::from_secs(60),
+            call_limit: None,
+        }
+    }
+}
+
+impl Session {
+    /// The per-statement limit the server enforces: the call limit, but never shorter
+    /// than a wait for the migration lock.
+    fn statement_limit(&self) -> Option<Duration> {
+        self.call_limit
+            .map(|l| l.max(self.lock_timeout) + Duration::from_secs(1))
+    }
+}
+
+/// Ends the statement running on the migration connection, from outside it: what the
+/// wall-clock limit calls when it runs out.
+#[derive(Debug, Clone)]
+enum Canceller {
+    /// SQLite: the connection's progress handler interrupts while this is set.
+    Sqlite(std::sync::Arc<std::sync::atomic::AtomicBool>),
+    /// PostgreSQL: `pg_cancel_backend` of the session's pid, from a second connection.
+    Postgres(
+        Box<PgConnectOptions>,
+        std::sync::Arc<std::sync::atomic::AtomicI64>,
+    ),
+    /// MySQL/MariaDB: `KILL QUERY` of the session's connection id, from a second one.
+    MySql(
+        Box<MySqlConnectOptions>,
+        std::sync::Arc<std::sync::atomic::AtomicI64>,
+    ),
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +245,7 @@ pub struct Backend {
     url: String,
     /// How long `begin` waits for the migration lock.
     lock_timeout: Duration,
+    canceller: Canceller,
 }
 
 /// PostgreSQL advisory lock key (two int4): "RETR", 0. Advisory locks are per database.
@@ -327,16 +433,27 @@ impl Script {
 }
 
 impl Backend {
+    /// Opens `url` with the default [`Session`].
     pub async fn connect(url: &str) -> Result<Backend, BackendError> {
+        Self::connect_with(url, Session::default()).await
+    }
+
+    /// Opens `url`. Every session Retort opens is pinned to how the policy reads SQL
+    /// (MariaDB/MySQL: no `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES` in `sql_mode`;
+    /// PostgreSQL: `standard_conforming_strings` on) and bounded by `session`.
+    pub async fn connect_with(url: &str, session: Session) -> Result<Backend, BackendError> {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
         let dialect =
             Dialect::from_url(url).ok_or_else(|| BackendError::Scheme { url: redact(url) })?;
         let shown = redact(url);
         let fail = |e: sqlx::Error| BackendError::Connect {
             url: shown.clone(),
-            reason: connect_reason(&e, &shown),
+            reason: connect_reason(&e, url),
         };
         let timeout = Duration::from_secs(10);
-        let pool = match dialect {
+        let limit_ms = session.statement_limit().map(|l| l.as_millis());
+        let (pool, canceller) = match dialect {
             Dialect::Sqlite => {
                 // Foreign keys stay off while migrating, as SQLite's table rebuild
                 // requires; `PRAGMA foreign_key_check` runs before every commit instead.
@@ -345,29 +462,98 @@ impl Backend {
                     .create_if_missing(true)
                     .foreign_keys(false)
                     .busy_timeout(Duration::from_secs(30));
-                Pool::Sqlite(open(options, timeout).await.map_err(fail)?)
+                let interrupt = Arc::new(AtomicBool::new(false));
+                let flag = interrupt.clone();
+                let pool = sqlx::pool::PoolOptions::<Sqlite>::new().after_connect(move |conn, _| {
+                    let flag = flag.clone();
+                    Box::pin(async move {
+                        // Every 10,000 virtual-machine steps: is the call's time up?
+                        conn.lock_handle()
+                            .await?
+                            .set_progress_handler(10_000, move || !flag.load(Ordering::Relaxed));
+                        Ok(())
+                    })
+                });
+                (
+                    Pool::Sqlite(open(options, pool, timeout).await.map_err(fail)?),
+                    Canceller::Sqlite(interrupt),
+                )
             }
             Dialect::Postgres => {
                 let normalized = url.replacen("postgresql://", "postgres://", 1);
                 // A crashed retort's session (and its locks) ends within a second, even in
-                // the middle of a long statement.
+                // the middle of a long statement; no statement outlives the call limit.
+                let mut settings = vec![
+                    ("client_connection_check_interval", "1000".to_owned()),
+                    ("standard_conforming_strings", "on".to_owned()),
+                ];
+                if let Some(ms) = limit_ms {
+                    settings.push(("statement_timeout", ms.to_string()));
+                }
                 let options = PgConnectOptions::from_str(&normalized)
                     .map_err(fail)?
                     .application_name(&application_name())
-                    .options([("client_connection_check_interval", "1000")]);
-                Pool::Postgres(open(options, timeout).await.map_err(fail)?)
+                    .options(settings);
+                let pid = Arc::new(AtomicI64::new(0));
+                let slot = pid.clone();
+                let pool = sqlx::pool::PoolOptions::<Postgres>::new().after_connect(move |conn, _| {
+                    let slot = slot.clone();
+                    Box::pin(async move {
+                        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        slot.store(pid.into(), Ordering::Relaxed);
+                        Ok(())
+                    })
+                });
+                (
+                    Pool::Postgres(open(options.clone(), pool, timeout).await.map_err(fail)?),
+                    Canceller::Postgres(Box::new(options), pid),
+                )
             }
             Dialect::Mysql => {
                 let normalized = url.replacen("mariadb://", "mysql://", 1);
                 let options = MySqlConnectOptions::from_str(&normalized).map_err(fail)?;
-                Pool::MySql(open(options, timeout).await.map_err(fail)?)
+                let id = Arc::new(AtomicI64::new(0));
+                let slot = id.clone();
+                let pool = sqlx::pool::PoolOptions::<MySql>::new().after_connect(move |conn, _| {
+                    let slot = slot.clone();
+                    Box::pin(async move {
+                        // The policy reads SQL as the default mode does: backslash escapes
+                        // in strings, double quotes for strings (not identifiers).
+                        sqlx::raw_sql(
+                            "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',ANSI,', ','))",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
+                        if let Some(ms) = limit_ms {
+                            // MariaDB's (seconds); MySQL has none for every statement.
+                            let secs = ms as f64 / 1000.0;
+                            let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                                "SET SESSION max_statement_time = {secs}"
+                            )))
+                            .execute(&mut *conn)
+                            .await;
+                        }
+                        let connection: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        slot.store(connection as i64, Ordering::Relaxed);
+                        Ok(())
+                    })
+                });
+                (
+                    Pool::MySql(open(options.clone(), pool, timeout).await.map_err(fail)?),
+                    Canceller::MySql(Box::new(options), id),
+                )
             }
         };
         Ok(Backend {
             pool,
             dialect,
             url: shown,
-            lock_timeout: Duration::from_secs(60),
+            lock_timeout: session.lock_timeout,
+            canceller,
         })
     }
 
@@ -375,6 +561,116 @@ impl Backend {
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
         self
+    }
+
+    /// Ends the statement running on the migration connection now (the wall-clock limit
+    /// ran out while the database worked), so that rolling back need not wait for it.
+    /// Best effort: a statement that already ended is not affected.
+    pub async fn interrupt(&self) {
+        use std::sync::atomic::Ordering;
+        match &self.canceller {
+            Canceller::Sqlite(flag) => flag.store(true, Ordering::Relaxed),
+            Canceller::Postgres(options, pid) => {
+                let pid = pid.load(Ordering::Relaxed);
+                if let Ok(mut conn) = sqlx::ConnectOptions::connect(options.as_ref()).await {
+                    let _ = sqlx::query("SELECT pg_cancel_backend($1::int)")
+                        .bind(pid)
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            }
+            Canceller::MySql(options, id) => {
+                let id = id.load(Ordering::Relaxed);
+                if let Ok(mut conn) = sqlx::ConnectOptions::connect(options.as_ref()).await {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(format!("KILL QUERY {id}")))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            }
+        }
+    }
+
+    /// Clears an [`Backend::interrupt`] before the next transaction.
+    fn clear_interrupt(&self) {
+        if let Canceller::Sqlite(flag) = &self.canceller {
+            flag.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The dangerous privileges of the role Retort connected as: PostgreSQL superuser
+    /// and membership in pg_read_server_files, pg_write_server_files or
+    /// pg_execute_server_program; MariaDB/MySQL global FILE, SUPER and GRANT OPTION on
+    /// `*.*` (directly granted; privileges through roles are not listed by the server).
+    /// SQLite has no roles: none.
+    pub async fn dangerous_privileges(&self) -> Result<Vec<String>, BackendError> {
+        let err = query_err("reading the role's privileges");
+        Ok(match &self.pool {
+            Pool::Sqlite(_) => Vec::new(),
+            Pool::Postgres(p) => {
+                let (superuser, read, write, program): (bool, bool, bool, bool) = sqlx::query_as(
+                    "SELECT rolsuper, \
+                     pg_has_role(current_user, 'pg_read_server_files', 'USAGE'), \
+                     pg_has_role(current_user, 'pg_write_server_files', 'USAGE'), \
+                     pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') \
+                     FROM pg_roles WHERE rolname = current_user",
+                )
+                .fetch_one(p)
+                .await
+                .map_err(err)?;
+                if superuser {
+                    vec!["SUPERUSER".into()]
+                } else {
+                    [
+                        (read, "pg_read_server_files"),
+                        (write, "pg_write_server_files"),
+                        (program, "pg_execute_server_program"),
+                    ]
+                    .into_iter()
+                    .filter(|(held, _)| *held)
+                    .map(|(_, name)| name.to_owned())
+                    .collect()
+                }
+            }
+            Pool::MySql(p) => {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.USER_PRIVILEGES \
+                     WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
+                     SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+                )
+                .fetch_all(p)
+                .await
+                .map_err(err)?;
+                let mut found: Vec<String> = rows
+                    .iter()
+                    .filter(|(p, _)| p == "FILE" || p == "SUPER")
+                    .map(|(p, _)| format!("{p} ON *.*"))
+                    .collect();
+                if rows.iter().any(|(_, grantable)| grantable == "YES") {
+                    found.push("GRANT OPTION ON *.*".into());
+                }
+                found
+            }
+        })
+    }
+
+    /// Checks the role's privileges: warnings to show, or with `require` an error.
+    pub async fn check_privileges(&self, require: bool) -> Result<Vec<String>, BackendError> {
+        let privileges = self.dangerous_privileges().await?;
+        if privileges.is_empty() {
+            return Ok(Vec::new());
+        }
+        if require {
+            return Err(BackendError::Privileged {
+                url: self.url.clone(),
+                privileges,
+            });
+        }
+        Ok(vec![format!(
+            "the database role holds {}: the SQL policy is defence in depth, the role is the boundary. Migrate as a role with only the privileges in the README's Security section (or set [policy] require-least-privilege = true to refuse)",
+            privileges.join(", ")
+        )])
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -487,6 +783,7 @@ impl Backend {
     /// Every writer of the ledger goes through here, so two deployers never interleave
     /// within a transaction, and a crashed one's lock ends with its connection.
     pub async fn begin(&self) -> Result<Tx, BackendError> {
+        self.clear_interrupt();
         let err = query_err("starting a transaction");
         let mut tx = match &self.pool {
             Pool::Sqlite(p) => {
@@ -555,6 +852,7 @@ impl Backend {
     /// no lock outside a transaction) and hands out the bare connection. The caller
     /// records the outcome with [`Backend::record_outside`], which also unlocks.
     pub async fn begin_outside(&self) -> Result<Tx, BackendError> {
+        self.clear_interrupt();
         let err = query_err("taking the migration lock");
         let mut tx = match &self.pool {
             Pool::Sqlite(p) => Tx::SqliteAuto(p.acquire().await.map_err(&err)?),

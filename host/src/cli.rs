@@ -129,6 +129,9 @@ pub enum Command {
         /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
         #[arg(long, value_enum, default_value_t)]
         transaction: TransactionMode,
+        /// Show the wasm backtrace of a trap.
+        #[arg(short, long)]
+        verbose: bool,
         #[command(flatten)]
         offline: Offline,
     },
@@ -145,6 +148,9 @@ pub enum Command {
         /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
         #[arg(long, value_enum, default_value_t)]
         transaction: TransactionMode,
+        /// Show the wasm backtrace of a trap.
+        #[arg(short, long)]
+        verbose: bool,
         #[command(flatten)]
         offline: Offline,
     },
@@ -286,9 +292,15 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.error);
+            let top = failure.error.to_string();
+            eprintln!("error: {top}");
             for cause in failure.error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                // A trap's first line is on the top line already (migrate::StepFailure).
+                let cause = cause.to_string();
+                let said = cause.strip_prefix("trapped: ").unwrap_or(&cause);
+                if !top.contains(said) {
+                    eprintln!("  caused by: {cause}");
+                }
             }
             ExitCode::from(if failure.usage { 2 } else { 1 })
         }
@@ -721,6 +733,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             dry_run,
             allow_modified,
             transaction,
+            verbose,
             offline,
         } => {
             let run = Run {
@@ -729,6 +742,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 json_out,
                 transaction,
                 lock_secs: cli.lock_timeout,
+                verbose,
             };
             move_to(
                 &config,
@@ -745,6 +759,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             dry_run,
             allow_modified,
             transaction,
+            verbose,
             offline,
         } => {
             let run = Run {
@@ -753,6 +768,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 json_out,
                 transaction,
                 lock_secs: cli.lock_timeout,
+                verbose,
             };
             move_to(
                 &config,
@@ -880,6 +896,8 @@ struct Run {
     json_out: bool,
     transaction: TransactionMode,
     lock_secs: u64,
+    /// Traps with their wasm backtrace.
+    verbose: bool,
 }
 
 /// `upgrade` or `downgrade`: a script with --sql, else a run against the database.
@@ -969,9 +987,16 @@ fn scaffold(config: &Config, request: &build::NewRevision, json_out: bool) -> Re
 
 async fn connect(config: &Config, url: Option<&str>, lock_secs: u64) -> Result<Backend, Failure> {
     let url = config.database_url(url).map_err(usage)?;
-    Ok(Backend::connect(&url)
-        .await?
-        .with_lock_timeout(std::time::Duration::from_secs(lock_secs)))
+    let timeout = config.file.sandbox.timeout_secs;
+    let session = crate::backend::Session {
+        lock_timeout: std::time::Duration::from_secs(lock_secs),
+        call_limit: (timeout > 0).then(|| std::time::Duration::from_secs(timeout)),
+    };
+    Backend::connect_with(&url, session).await.map_err(|e| match e {
+        // A URL Retort cannot use is the configuration's fault, like a missing one.
+        e @ crate::backend::BackendError::Scheme { .. } => usage(e),
+        e => e.into(),
+    })
 }
 
 async fn migrate(
@@ -987,6 +1012,7 @@ async fn migrate(
         json_out,
         transaction,
         lock_secs,
+        verbose,
     } = run;
     let history = History::load(&config.components_dir())?;
     let backend = connect(config, url, lock_secs).await?;
@@ -1022,6 +1048,15 @@ async fn migrate(
     );
     let mut migrator = Migrator::new(config, &history, &backend, log, progress)?;
     migrator.transaction = transaction;
+    migrator.sandbox = migrator.sandbox.with_backtraces(verbose);
+    if !dry_run {
+        for warning in backend
+            .check_privileges(config.file.policy.require_least_privilege)
+            .await?
+        {
+            eprintln!("warning: {warning}");
+        }
+    }
     let plan = migrator.plan(direction, target).await?;
     if dry_run {
         if json_out {

@@ -24,6 +24,8 @@ pub enum ConfigError {
         "no database URL: set [database] url in {path}, pass --url, or set RETORT_DATABASE_URL or DATABASE_URL"
     )]
     NoUrl { path: PathBuf },
+    #[error("{path}: [policy] allow names no rule {rule:?}; the rules are: {}", crate::policy::rule_names().collect::<Vec<_>>().join(", "))]
+    UnknownRule { path: PathBuf, rule: String },
 }
 
 /// The parsed file, with relative paths still relative.
@@ -177,6 +179,17 @@ impl Config {
                 });
             }
         };
+        if let Some(rule) = file
+            .policy
+            .allow
+            .iter()
+            .find(|a| !crate::policy::rule_names().any(|r| r == a.as_str()))
+        {
+            return Err(ConfigError::UnknownRule {
+                path: path.to_owned(),
+                rule: rule.clone(),
+            });
+        }
         let root = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
@@ -279,10 +292,12 @@ cache-dir = ".retort/cache"
 
 [policy]
 # Rules to switch off (e.g. "privileges"), extensions revisions may create, and whether
-# SQL the parser cannot read may pass. See the README's SQL policy section.
+# SQL the parser cannot read may pass. See docs/policy.md for every rule. Warn (false) or
+# refuse (true) when the database role holds dangerous privileges (README, Security).
 allow = []
 extensions = []
 allow-unparseable = false
+require-least-privilege = false
 "#
     )
 }

@@ -1,8 +1,11 @@
 //! SQL rendering per dialect: identifier quoting, type mapping, DDL for each op.
 //!
 //! Nothing a guest sends is spliced into SQL unchecked: identifiers are validated and
-//! quoted, type names and expressions are parsed (sqlparser) and re-rendered from the
-//! parse tree, and values travel as bound parameters.
+//! quoted; type names and expressions are parsed (sqlparser) to prove they are exactly
+//! one type or expression, then written as the guest wrote them (never re-printed from
+//! tokens or a parse tree, whose printing can undo escaping); values travel as bound
+//! parameters, or as literals from [`Dialect::literal`] spliced at the exact spans of
+//! their placeholders.
 
 use sqlparser::dialect::{
     Dialect as ParserDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect,
@@ -97,22 +100,49 @@ impl Dialect {
         Ok(quoted?.join(", "))
     }
 
-    /// Parses a SQL expression (a default or a check) and renders it back from the parse
-    /// tree, so that exactly one expression reaches the database.
+    /// Checks that `expr` (a default or a check) is exactly one SQL expression with no
+    /// comments, and returns it as written: the text that was checked is the text sent.
     pub fn expression(self, expr: &str) -> Result<String, RenderError> {
         let bad = |reason: String| RenderError::Expression {
             expr: expr.to_owned(),
             reason,
         };
+        self.one_fragment(expr, |parser| parser.parse_expr().map(drop), "expression")
+            .map_err(bad)
+    }
+
+    /// Parses `text` as exactly one fragment (`parse`) with nothing after it and no
+    /// comment in it (a comment could end the statement around it early, and MySQL runs
+    /// some comments), and returns it trimmed, as written.
+    fn one_fragment(
+        self,
+        text: &str,
+        parse: impl FnOnce(&mut Parser) -> Result<(), sqlparser::parser::ParserError>,
+        what: &str,
+    ) -> Result<String, String> {
         let dialect = self.parser_dialect();
-        let mut parser = Parser::new(dialect.as_ref())
-            .try_with_sql(expr)
-            .map_err(|e| bad(e.to_string()))?;
-        let parsed = parser.parse_expr().map_err(|e| bad(e.to_string()))?;
-        if parser.peek_token().token != Token::EOF {
-            return Err(bad("text follows the expression".into()));
+        let tokens = sqlparser::tokenizer::Tokenizer::new(dialect.as_ref(), text)
+            .tokenize()
+            .map_err(|e| e.to_string())?;
+        if tokens.iter().any(|t| {
+            matches!(
+                t,
+                Token::Whitespace(
+                    sqlparser::tokenizer::Whitespace::SingleLineComment { .. }
+                        | sqlparser::tokenizer::Whitespace::MultiLineComment(_)
+                )
+            )
+        }) {
+            return Err(format!("a comment is not allowed in an {what}"));
         }
-        Ok(parsed.to_string())
+        let mut parser = Parser::new(dialect.as_ref())
+            .try_with_sql(text)
+            .map_err(|e| e.to_string())?;
+        parse(&mut parser).map_err(|e| e.to_string())?;
+        if parser.peek_token().token != Token::EOF {
+            return Err(format!("text follows the {what}"));
+        }
+        Ok(text.trim().to_owned())
     }
 
     /// The column type in this dialect (see docs/types.md).
@@ -158,21 +188,13 @@ impl Dialect {
         })
     }
 
-    /// A custom type must parse as exactly one data type.
+    /// A custom type must parse as exactly one data type; it is written as given.
     fn custom_type(self, ty: &str) -> Result<String, RenderError> {
-        let bad = |reason: String| RenderError::CustomType {
-            ty: ty.to_owned(),
-            reason,
-        };
-        let dialect = self.parser_dialect();
-        let mut parser = Parser::new(dialect.as_ref())
-            .try_with_sql(ty)
-            .map_err(|e| bad(e.to_string()))?;
-        let parsed = parser.parse_data_type().map_err(|e| bad(e.to_string()))?;
-        if parser.peek_token().token != Token::EOF {
-            return Err(bad("text follows the type".into()));
-        }
-        Ok(parsed.to_string())
+        self.one_fragment(ty, |parser| parser.parse_data_type().map(drop), "type")
+            .map_err(|reason| RenderError::CustomType {
+                ty: ty.to_owned(),
+                reason,
+            })
     }
 
     /// A column definition as it appears in CREATE TABLE or ADD COLUMN.
@@ -204,7 +226,7 @@ impl Dialect {
             sql.push_str(&format!(" DEFAULT ({})", self.expression(default)?));
         }
         if let (Some(comment), Dialect::Mysql) = (&col.comment, self) {
-            sql.push_str(&format!(" COMMENT {}", string_literal(comment, self)));
+            sql.push_str(&format!(" COMMENT {}", string_literal(comment, self)?));
         }
         Ok(sql)
     }
@@ -242,14 +264,14 @@ impl Dialect {
         let name = self.ident(&table.name)?;
         let mut sql = format!("CREATE TABLE {name} (\n    {}\n)", parts.join(",\n    "));
         if let (Some(comment), Dialect::Mysql) = (&table.comment, self) {
-            sql.push_str(&format!(" COMMENT={}", string_literal(comment, self)));
+            sql.push_str(&format!(" COMMENT={}", string_literal(comment, self)?));
         }
         let mut statements = vec![sql];
         if self == Dialect::Postgres {
             if let Some(comment) = &table.comment {
                 statements.push(format!(
                     "COMMENT ON TABLE {name} IS {}",
-                    string_literal(comment, self)
+                    string_literal(comment, self)?
                 ));
             }
             for col in &table.columns {
@@ -257,7 +279,7 @@ impl Dialect {
                     statements.push(format!(
                         "COMMENT ON COLUMN {name}.{} IS {}",
                         self.ident(&col.name)?,
-                        string_literal(comment, self)
+                        string_literal(comment, self)?
                     ));
                 }
             }
@@ -368,7 +390,7 @@ impl Dialect {
                 "COMMENT ON COLUMN {}.{} IS {}",
                 self.ident(table)?,
                 self.ident(&col.name)?,
-                string_literal(comment, self)
+                string_literal(comment, self)?
             ));
         }
         Ok(statements)
@@ -460,56 +482,103 @@ impl Dialect {
                     )));
                 }
             },
-            Value::Text(t) => {
-                if t.contains('\0') {
-                    return Err(RenderError::Unsupported(
-                        "a NUL character in a text literal".into(),
-                    ));
-                }
-                string_literal(t, self)
-            }
+            Value::Text(t) => string_literal(t, self)?,
             Value::Blob(b) => match self {
-                Dialect::Postgres => format!("'\\x{}'::bytea", hex::encode(b)),
+                // Not `'\\x…'`: standard_conforming_strings would change its meaning.
+                Dialect::Postgres => format!("decode('{}', 'hex')", hex::encode(b)),
                 _ => format!("X'{}'", hex::encode(b)),
             },
         })
     }
 
     /// `sql` with its placeholders (`?`, or `$n` on PostgreSQL) replaced by literals.
-    /// Works on sqlparser's tokens, so placeholders inside strings or comments stay.
+    /// sqlparser's tokenizer finds the placeholders (so those inside strings or comments
+    /// stay); each literal is spliced at its placeholder's exact span, and every other
+    /// byte of `sql` is kept as written.
     pub fn inline(self, sql: &str, params: &[Value]) -> Result<String, RenderError> {
         let dialect = self.parser_dialect();
         let tokens = sqlparser::tokenizer::Tokenizer::new(dialect.as_ref(), sql)
-            .tokenize()
+            .tokenize_with_location()
             .map_err(|e| RenderError::Expression {
                 expr: sql.to_owned(),
                 reason: e.to_string(),
             })?;
+        let offsets = Offsets::new(sql);
         let mut next = 0;
         let mut out = String::with_capacity(sql.len());
+        let mut copied = 0;
         for token in tokens {
-            match &token {
-                Token::Placeholder(p) => {
-                    let index = match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
-                        Some(n) => n.checked_sub(1),
-                        None if p == "?" => {
-                            next += 1;
-                            Some(next - 1)
-                        }
-                        None => None,
-                    };
-                    let value = index.and_then(|i| params.get(i)).ok_or_else(|| {
-                        RenderError::Unsupported(format!(
-                            "placeholder {p} has no value ({} given)",
-                            params.len()
-                        ))
-                    })?;
-                    out.push_str(&self.literal(value)?);
+            let Token::Placeholder(p) = &token.token else {
+                continue;
+            };
+            let index = match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => n.checked_sub(1),
+                None if p == "?" => {
+                    next += 1;
+                    Some(next - 1)
                 }
-                other => out.push_str(&other.to_string()),
+                None => None,
+            };
+            let value = index.and_then(|i| params.get(i)).ok_or_else(|| {
+                RenderError::Unsupported(format!(
+                    "placeholder {p} has no value ({} given)",
+                    params.len()
+                ))
+            })?;
+            let start = offsets.byte(token.span.start);
+            let end = offsets.byte(token.span.end);
+            if sql.get(start..end) != Some(p.as_str()) || start < copied {
+                return Err(RenderError::Unsupported(format!(
+                    "placeholder {p} could not be located in the statement"
+                )));
             }
+            out.push_str(&sql[copied..start]);
+            // A literal touching the guest's own token (`'a'?`) would merge with it.
+            let touches = |c: Option<char>, free: &str| c.is_some_and(|c| !c.is_whitespace() && !free.contains(c));
+            let before = touches(sql[..start].chars().next_back(), "(,=");
+            let after = touches(sql[end..].chars().next(), "),;");
+            if before {
+                out.push(' ');
+            }
+            out.push_str(&self.literal(value)?);
+            if after {
+                out.push(' ');
+            }
+            copied = end;
         }
+        out.push_str(&sql[copied..]);
         Ok(out)
+    }
+}
+
+/// Byte offsets of sqlparser's locations (1-based lines split at `\n`, 1-based columns
+/// counted in characters).
+struct Offsets<'a> {
+    sql: &'a str,
+    lines: Vec<usize>,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(sql: &'a str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Offsets { sql, lines }
+    }
+
+    fn byte(&self, at: sqlparser::tokenizer::Location) -> usize {
+        let Some(&line_start) = usize::try_from(at.line)
+            .ok()
+            .and_then(|l| l.checked_sub(1))
+            .and_then(|l| self.lines.get(l))
+        else {
+            return self.sql.len();
+        };
+        let column = usize::try_from(at.column).unwrap_or(usize::MAX).saturating_sub(1);
+        self.sql[line_start..]
+            .char_indices()
+            .nth(column)
+            .map_or(self.sql.len(), |(i, _)| line_start + i)
     }
 }
 
@@ -538,13 +607,45 @@ fn action(prefix: &str, a: ReferentialAction) -> String {
     format!("{prefix} {word}")
 }
 
-/// A string literal, quotes doubled (and backslashes doubled where MySQL reads escapes).
-pub fn string_literal(s: &str, dialect: Dialect) -> String {
-    let mut out = s.replace('\'', "''");
-    if dialect == Dialect::Mysql {
-        out = out.replace('\\', "\\\\");
-    }
-    format!("'{out}'")
+/// A text value as a string literal of `dialect`: the one function that writes guest
+/// text into SQL. Read back by the database (`SELECT <literal>`), it is exactly `s`
+/// (property-tested against all three databases), whatever `s` holds:
+/// - SQLite: `'…'` with quotes doubled; a NUL is `char(0)` concatenated in.
+/// - PostgreSQL: `'…'` with quotes doubled; with a backslash, `E'…'` with backslashes
+///   doubled too, so that `standard_conforming_strings` cannot change its meaning. Text
+///   cannot hold NUL there: refused.
+/// - MySQL/MariaDB: `'…'` with quotes doubled and backslashes and NUL escaped (`\\`,
+///   `\0`), as the default `sql_mode` reads them. Retort pins its sessions to a mode
+///   without `NO_BACKSLASH_ESCAPES` and refuses guest changes to `sql_mode`; a quote is
+///   never written as `\'`, so a script read with that mode cannot end a literal early.
+pub fn string_literal(s: &str, dialect: Dialect) -> Result<String, RenderError> {
+    let quoted = |s: &str| {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('\'');
+        for c in s.chars() {
+            match c {
+                '\'' => out.push_str("''"),
+                '\\' if dialect != Dialect::Sqlite => out.push_str("\\\\"),
+                '\0' if dialect == Dialect::Mysql => out.push_str("\\0"),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
+    };
+    Ok(match dialect {
+        Dialect::Sqlite if s.contains('\0') => {
+            let parts: Vec<String> = s.split('\0').map(quoted).collect();
+            format!("({})", parts.join(" || char(0) || "))
+        }
+        Dialect::Postgres if s.contains('\0') => {
+            return Err(RenderError::Unsupported(
+                "PostgreSQL text cannot hold a NUL character".into(),
+            ));
+        }
+        Dialect::Postgres if s.contains('\\') => format!("E{}", quoted(s)),
+        _ => quoted(s),
+    })
 }
 
 #[cfg(test)]
@@ -590,7 +691,7 @@ mod tests {
         let sql = "SELECT $1, '$2 stays', $2, $3, $4, $5, $6";
         assert_eq!(
             Dialect::Postgres.inline(sql, &values).unwrap(),
-            "SELECT 'it''s a \\ test é', '$2 stays', '\\x00ff'::bytea, NULL, TRUE, 1.5, -3"
+            "SELECT E'it''s a \\\\ test é', '$2 stays', decode('00ff', 'hex'), NULL, TRUE, 1.5, -3"
         );
         assert_eq!(
             Dialect::Mysql
@@ -599,8 +700,14 @@ mod tests {
             "SELECT 'it''s a \\\\ test é', '?', X'00ff'"
         );
         assert!(Dialect::Postgres.inline("SELECT $2", &values[..1]).is_err());
-        assert!(
+        assert_eq!(
             Dialect::Sqlite
+                .literal(&Value::Text("a\0b".into()))
+                .unwrap(),
+            "('a' || char(0) || 'b')"
+        );
+        assert!(
+            Dialect::Postgres
                 .literal(&Value::Text("a\0b".into()))
                 .is_err()
         );
@@ -652,5 +759,129 @@ mod tests {
                 .column_type(&SqlType::Custom("INT; DROP TABLE x".into()), false)
                 .is_err()
         );
+    }
+    /// SQL made of every quoting form of `dialect` with placeholders among them, and
+    /// values for the placeholders.
+    fn sql_with_placeholders(
+        dialect: Dialect,
+    ) -> impl proptest::strategy::Strategy<Value = (String, Vec<String>)> {
+        use proptest::prelude::*;
+        let mut pieces: Vec<&'static str> = vec![
+            " x ",
+            ", ",
+            " || ",
+            "(1)",
+            "'it''s ? $1 -- /*'",
+            "\"q \"\"?\"\" $1\"",
+            "-- c ? $1 '\n",
+            "/* ? $1 ' */",
+            " 42 ",
+        ];
+        pieces.extend(match dialect {
+            Dialect::Postgres => &[
+                "E'a\\'? $1 '",
+                "$$ ? $1 ' $$",
+                "$t$ ? $t$",
+                "U&\"d\\0061?\"",
+                "/* /* ? */ $1 */",
+            ][..],
+            Dialect::Mysql => &["`t? $1`", "'a\\'? '", "# c ? '\n", "/*! 1 */", "\"d\\\"?\""][..],
+            Dialect::Sqlite => &["[b ? ]", "`t?`", "x'00'"][..],
+        });
+        let piece = prop_oneof![
+            3 => proptest::sample::select(pieces).prop_map(|p| Some(p.to_owned())),
+            1 => Just(None),
+        ];
+        let value = proptest::string::string_regex("(\\PC|['\"\\\\$;\\n]|--|/\\*|\\*/){0,12}")
+            .unwrap()
+            .prop_map(move |v| {
+                if dialect == Dialect::Postgres {
+                    v.replace('\0', "")
+                } else {
+                    v
+                }
+            });
+        (
+            proptest::collection::vec(piece, 0..14),
+            proptest::collection::vec(value, 14),
+        )
+            .prop_map(move |(pieces, values)| {
+                let mut sql = String::from("SELECT ");
+                let mut n = 0;
+                for p in pieces {
+                    match p {
+                        Some(p) => sql.push_str(&p),
+                        None => {
+                            n += 1;
+                            sql.push_str(&dialect.placeholder(n));
+                            // `$1x` would be another token; keep placeholders apart.
+                            sql.push(' ');
+                        }
+                    }
+                }
+                (sql, values[..n].to_vec())
+            })
+    }
+
+    /// The tokens of `sql` that carry meaning (plain whitespace aside).
+    fn meaningful(dialect: Dialect, sql: &str) -> Vec<Token> {
+        sqlparser::tokenizer::Tokenizer::new(parser_dialect(dialect).as_ref(), sql)
+            .tokenize()
+            .unwrap_or_else(|e| panic!("{sql:?}: {e}"))
+            .into_iter()
+            .filter(|t| {
+                !matches!(
+                    t,
+                    Token::Whitespace(
+                        sqlparser::tokenizer::Whitespace::Space
+                            | sqlparser::tokenizer::Whitespace::Tab
+                            | sqlparser::tokenizer::Whitespace::Newline
+                    )
+                )
+            })
+            .collect()
+    }
+
+    /// Splicing changes nothing but the placeholders: the spliced statement reads, token
+    /// for token, as the guest's with each placeholder replaced by its value's literal
+    /// (no value escapes its literal, no string or comment of the guest is touched), so
+    /// the policy, which reads the spliced text, reads what the database will.
+    #[test]
+    fn splicing_replaces_placeholders_and_nothing_else() {
+        use proptest::test_runner::{Config, TestRunner};
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+            let mut runner = TestRunner::new(Config {
+                cases: 200,
+                failure_persistence: None,
+                ..Config::default()
+            });
+            runner
+                .run(&sql_with_placeholders(dialect), |(sql, values)| {
+                    let params: Vec<Value> = values.iter().cloned().map(Value::Text).collect();
+                    let spliced = dialect.inline(&sql, &params).unwrap();
+                    let mut expected = Vec::new();
+                    let mut next = 0;
+                    for token in meaningful(dialect, &sql) {
+                        if let Token::Placeholder(_) = token {
+                            let literal = dialect.literal(&params[next]).unwrap();
+                            next += 1;
+                            expected.extend(meaningful(dialect, &literal));
+                        } else {
+                            expected.push(token);
+                        }
+                    }
+                    proptest::prop_assert_eq!(next, params.len());
+                    proptest::prop_assert_eq!(
+                        meaningful(dialect, &spliced),
+                        expected,
+                        "{:?}: {:?} -> {:?}",
+                        dialect,
+                        sql,
+                        spliced
+                    );
+                    Ok(())
+                })
+                .unwrap();
+        }
     }
 }

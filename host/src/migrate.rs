@@ -121,8 +121,16 @@ fn step_message(f: &StepFailure) -> String {
         rolled_back,
         connection_lost,
         outside,
-        ..
+        source,
     } = f;
+    // A limit that ran out is named on the first line.
+    let limit = match source {
+        StepError::Call(call) => call
+            .trap_summary()
+            .map(|t| format!(": {t}"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     let mut msg = if *connection_lost {
         format!(
             "revision {revision} failed to {direction}: {}. It was not recorded as applied; {}",
@@ -146,7 +154,7 @@ fn step_message(f: &StepFailure) -> String {
              until `retort stamp` records the state)"
         )
     } else {
-        format!("revision {revision} failed to {direction} and was rolled back")
+        format!("revision {revision} failed to {direction} and was rolled back{limit}")
     };
     match (failed_op, last_op) {
         (Some(op), _) => msg.push_str(&format!("\n  failing op: {op}")),
@@ -404,6 +412,11 @@ impl<'a> Migrator<'a> {
             .with_call_limits(self.sandbox.call_limits());
             let (mut state, mut outcome) =
                 self.sandbox.call(component, step.direction, state).await;
+            if matches!(outcome, Err(CallError::TimedOut(_))) {
+                // The database may still be running the guest's last statement: end it,
+                // so that rolling back does not wait for it.
+                self.backend.interrupt().await;
+            }
             if outcome.is_ok()
                 && let Err(e) = state.close_cursors().await
             {
@@ -657,12 +670,23 @@ pub async fn render_script(
             step.direction, rev.meta.message
         ));
         for sql in &script.statements {
-            out.push_str(&format!("{sql};\n\n"));
+            out.push_str(&terminated(sql));
         }
         out.push_str(&format!("{commit}\n\n"));
         heads = next;
     }
     Ok(out)
+}
+
+/// A statement as a script holds it: ended by `;`, on a line of its own when the
+/// statement holds a line comment (which would otherwise swallow the `;` and join the
+/// next statement to this one).
+fn terminated(sql: &str) -> String {
+    if sql.contains("--") || sql.contains('#') {
+        format!("{sql}\n;\n\n")
+    } else {
+        format!("{sql};\n\n")
+    }
 }
 
 /// The statements `stamp --sql` renders.

@@ -83,6 +83,9 @@ pub struct OpState {
     pub journal: Vec<String>,
     /// The last op that returned an error to the guest, with the error.
     pub failed_op: Option<String>,
+    /// PostgreSQL: the current op took a savepoint (an op refused before it reached the
+    /// database took none, and has none to roll back to).
+    savepoint: bool,
     /// The last error-level line the guest logged (a panic message, a traceback).
     pub last_error_log: Option<String>,
     pub limits: wasmtime::StoreLimits,
@@ -110,6 +113,7 @@ impl OpState {
             open_cursors: Vec::new(),
             journal: Vec::new(),
             failed_op: None,
+            savepoint: false,
             last_error_log: None,
             limits,
             policy: Arc::new(Policy::default()),
@@ -151,11 +155,29 @@ impl OpState {
         self
     }
 
-    /// Checks guest SQL against the policy.
+    /// Checks guest SQL against the policy: `sql` is the exact text that will be sent
+    /// (its values bound) or written to the script.
     fn allowed(&self, sql: &str) -> Result<(), Error> {
         self.policy
             .check(self.dialect, sql)
             .map_err(|refusal| Error::Denied(refusal.to_string()))
+    }
+
+    /// Checks DDL the host rendered around a guest's expression or type.
+    fn allowed_rendered(&self, sql: &str) -> Result<(), Error> {
+        self.policy
+            .check_rendered(self.dialect, sql)
+            .map_err(|refusal| Error::Denied(refusal.to_string()))
+    }
+
+    /// The text of a guest statement as it will be sent: its own text when the values
+    /// are bound, or, in a script, with the values spliced in as literals.
+    fn final_text(&self, sql: &str, params: &[Value]) -> Result<String, Error> {
+        if self.offline() {
+            self.dialect.inline(sql, params).map_err(render_error)
+        } else {
+            Ok(sql.to_owned())
+        }
     }
 
     /// True when the ops run inside a database transaction (not a script, not a
@@ -201,13 +223,14 @@ impl OpState {
                 .run("SAVEPOINT retort_op")
                 .await
                 .map_err(db_error)?;
+            self.savepoint = true;
         }
         Ok(())
     }
 
     /// Records an op's outcome, ends its savepoint and hands the guest its result.
     async fn outcome<T>(&mut self, what: String, result: Result<T, Error>) -> Result<T, Error> {
-        if self.dialect == Dialect::Postgres && self.in_transaction() {
+        if std::mem::take(&mut self.savepoint) {
             let end = if result.is_ok() {
                 "RELEASE SAVEPOINT retort_op"
             } else {
@@ -252,8 +275,12 @@ impl OpState {
         statements: Result<Vec<String>, RenderError>,
     ) -> Result<(), Error> {
         let result = async {
+            let statements = statements.map_err(render_error)?;
+            for sql in &statements {
+                self.allowed_rendered(sql)?;
+            }
             self.op_start().await?;
-            for sql in statements.map_err(render_error)? {
+            for sql in statements {
                 self.tx().run(&sql).await.map_err(db_error)?;
             }
             Ok(())
@@ -266,6 +293,7 @@ impl OpState {
     /// SQLite's table rebuild: a new table with the changed definition, the rows copied,
     /// the old table dropped, the new one renamed, indexes, triggers and views restored.
     async fn rebuild(&mut self, table: &str, change: &Change) -> Result<(), Error> {
+        let policy = self.policy.clone();
         let tx = self.tx();
         let create = tx
             .strings(
@@ -280,6 +308,10 @@ impl OpState {
             .ok_or_else(|| Error::NotFound(format!("table {table:?}")))?;
         let temp = format!("_retort_rebuild_{table}");
         let new_sql = rebuild::rewrite(table, &create, &temp, change).map_err(rebuild_error)?;
+        // The rewritten table carries the guest's expressions: the same rules as any DDL.
+        policy
+            .check_rendered(Dialect::Sqlite, &new_sql)
+            .map_err(|refusal| Error::Denied(refusal.to_string()))?;
         let columns = rebuild::columns(&create).map_err(|reason| {
             rebuild_error(RebuildError::Parse {
                 table: table.to_owned(),
@@ -363,6 +395,7 @@ impl OpState {
     }
 
     async fn ddl_inner(&mut self, sql: &str) -> Result<(), Error> {
+        self.allowed_rendered(sql)?;
         self.tx().run(sql).await.map(drop).map_err(db_error)
     }
 
@@ -380,6 +413,13 @@ impl OpState {
         let name = format!("_retort_cursor_{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let dialect = self.dialect;
         let quoted = dialect.ident(&name).map_err(render_error)?;
+        // What is sent (the query, its values bound or, for PostgreSQL's DECLARE, spliced
+        // in as literals) is what the policy checks.
+        let sent = match dialect {
+            Dialect::Postgres => dialect.inline(sql, params).map_err(render_error)?,
+            _ => sql.to_owned(),
+        };
+        self.allowed(&sent)?;
         let tx = self.tx();
         let columns = match dialect {
             Dialect::Sqlite => {
@@ -403,10 +443,9 @@ impl OpState {
             }
             Dialect::Postgres => {
                 // DECLARE takes no bound parameters: the values go in as literals,
-                // rendered and quoted by the dialect.
-                let inlined = dialect.inline(sql, params).map_err(render_error)?;
+                // rendered and quoted by the dialect, spliced at their placeholders.
                 let columns = tx.columns_of(sql).await.map_err(db_error)?;
-                tx.run(&format!("DECLARE {quoted} NO SCROLL CURSOR FOR {inlined}"))
+                tx.run(&format!("DECLARE {quoted} NO SCROLL CURSOR FOR {sent}"))
                     .await
                     .map_err(db_error)?;
                 columns
@@ -564,7 +603,7 @@ impl OpState {
         if let Some(comment) = comment.filter(|c| !c.is_empty()) {
             sql.push_str(&format!(
                 " COMMENT {}",
-                crate::dialect::string_literal(&comment, d)
+                crate::dialect::string_literal(&comment, d).map_err(render_error)?
             ));
         }
         self.ddl_inner(&sql).await
@@ -1008,13 +1047,17 @@ impl Host for OpState {
             "execute",
             sql.len() + params.iter().map(value_bytes).sum::<usize>(),
         )?;
-        let result = match self.allowed(&sql) {
-            Err(e) => Err(e),
-            Ok(()) => match self.op_start().await {
-                Ok(()) => self.tx().run_with(&sql, &params).await.map_err(db_error),
-                Err(e) => Err(e),
-            },
-        };
+        let result = async {
+            let sent = self.final_text(&sql, &params)?;
+            self.allowed(&sent)?;
+            self.op_start().await?;
+            if self.offline() {
+                self.tx().run(&sent).await.map_err(db_error)
+            } else {
+                self.tx().run_with(&sql, &params).await.map_err(db_error)
+            }
+        }
+        .await;
         if may_commit_implicitly(&sql) {
             self.reopen_after_ddl().await;
         }
@@ -1030,9 +1073,14 @@ impl Host for OpState {
             "query",
             sql.len() + params.iter().map(value_bytes).sum::<usize>(),
         )?;
-        let result = match self.allowed(&sql).and(self.op_start().await) {
-            Ok(()) if self.offline() => Err(Error::Offline),
-            Ok(()) => self.open_cursor(&sql, &params).await,
+        // The policy sees the query as it is sent (open_cursor), or as a script
+        // would hold it.
+        let result = match self.final_text(&sql, &params) {
+            Ok(sent) if self.offline() => self.allowed(&sent).and(Err(Error::Offline)),
+            Ok(_) => match self.op_start().await {
+                Ok(()) => self.open_cursor(&sql, &params).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let result = match result {

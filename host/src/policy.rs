@@ -1,27 +1,24 @@
-//! The SQL policy for what guests pass to `execute` and `query`, decided by parsing
-//! (sqlparser), not by regular expressions. Every statement of a call must pass; a
-//! refusal names the statement and the rule.
+//! The SQL policy for what guests send: `execute` and `query` statements, and the DDL
+//! that carries their expressions. Decided on sqlparser's tokens and syntax tree, never
+//! by regular expressions; every statement of a call must pass, and a refusal names the
+//! rule and the statement.
 //!
-//! Rules (names used in `[policy] allow = [...]` and in refusals):
-//! - `transaction-control`: BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE — the host's job.
-//! - `attach`: ATTACH / DETACH DATABASE.
-//! - `pragma`: PRAGMAs that weaken safety (writable_schema, foreign_keys, journal_mode, …).
-//! - `server-files`: COPY to/from a server file or PROGRAM, LOAD DATA, SELECT … INTO
-//!   OUTFILE/DUMPFILE, and the functions pg_read_file, pg_read_binary_file, pg_ls_dir,
-//!   pg_stat_file, lo_import, lo_export, load_extension, LOAD_FILE.
-//! - `remote`: dblink* functions, CREATE SERVER / FOREIGN DATA WRAPPER / USER MAPPING.
-//! - `alter-system`: ALTER SYSTEM.
-//! - `privileges`: GRANT, REVOKE.
-//! - `roles`: CREATE/ALTER/DROP ROLE or USER, SET ROLE, SET SESSION AUTHORIZATION.
-//! - `databases`: CREATE/DROP DATABASE, DROP SCHEMA.
-//! - `extensions`: CREATE EXTENSION (and LOAD/INSTALL) unless the extension is listed in
-//!   `[policy] extensions`.
-//! - `unparseable`: SQL the parser cannot read (allow with `allow-unparseable = true`).
+//! The policy is checked on the final text: what is sent to the database, or written to
+//! a `--sql` script, is byte for byte what was checked (placeholders are spliced, never
+//! re-printed: crate::dialect). Where a database would read SQL text differently from
+//! sqlparser, the difference is refused (MySQL's executable comments, `sql_mode` and
+//! character-set changes, PostgreSQL's `standard_conforming_strings`) or decoded
+//! (PostgreSQL's `U&"…"` identifiers). Function and procedure bodies are scanned with the
+//! same rules. It is defence in depth: the database role is the boundary (README,
+//! "Security").
+//!
+//! Knows nothing about wasm or connections. Each rule is listed in [`RULES`] with one
+//! statement it refuses.
 
 use serde::{Deserialize, Serialize};
 use sqlparser::ast::{CopyTarget, ObjectType, Set, Statement};
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 use crate::dialect::{Dialect, parser_dialect};
 
@@ -29,12 +26,16 @@ use crate::dialect::{Dialect, parser_dialect};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Policy {
-    /// Rules to switch off, by name (see the module docs).
+    /// Rules to switch off, by name (see [`RULES`]).
     pub allow: Vec<String>,
     /// Extensions a revision may create.
     pub extensions: Vec<String>,
     /// Let SQL through that the parser cannot read.
     pub allow_unparseable: bool,
+    /// Refuse to migrate with a database role that holds dangerous privileges
+    /// (PostgreSQL superuser or the server-file roles; MariaDB FILE, SUPER, or GRANT
+    /// OPTION on `*.*`) instead of warning.
+    pub require_least_privilege: bool,
 }
 
 /// A refused statement.
@@ -43,6 +44,121 @@ pub struct Policy {
 pub struct Refusal {
     pub rule: &'static str,
     pub statement: String,
+}
+
+/// A rule: its name (for `[policy] allow`), what it refuses, and one statement it
+/// refuses, in the dialect given.
+pub struct Rule {
+    pub name: &'static str,
+    pub refuses: &'static str,
+    pub dialect: Dialect,
+    pub example: &'static str,
+}
+
+/// Every rule (docs/policy.md is written from the same facts; a unit test checks that
+/// each example is refused by its rule).
+pub const RULES: &[Rule] = &[
+    Rule {
+        name: "transaction-control",
+        refuses: "BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, and MySQL's SET autocommit: transactions are the host's job",
+        dialect: Dialect::Postgres,
+        example: "COMMIT",
+    },
+    Rule {
+        name: "attach",
+        refuses: "SQLite's ATTACH / DETACH DATABASE",
+        dialect: Dialect::Sqlite,
+        example: "ATTACH DATABASE '/tmp/other.db' AS other",
+    },
+    Rule {
+        name: "pragma",
+        refuses: "SQLite PRAGMAs that change safety settings (writable_schema, foreign_keys, journal_mode, …); reading a PRAGMA is allowed",
+        dialect: Dialect::Sqlite,
+        example: "PRAGMA writable_schema = 1",
+    },
+    Rule {
+        name: "server-files",
+        refuses: "reading or writing the server's files or running its programs: COPY to/from a file or PROGRAM, LOAD DATA, INTO OUTFILE/DUMPFILE, VACUUM INTO, DATA/INDEX DIRECTORY, ENGINE=CONNECT, and pg_read_file, pg_read_binary_file, pg_ls_*dir, pg_stat_file, lo_import, lo_export, load_extension, LOAD_FILE",
+        dialect: Dialect::Postgres,
+        example: "SELECT pg_read_file('/etc/passwd')",
+    },
+    Rule {
+        name: "remote",
+        refuses: "connections to other servers: dblink*, CREATE SERVER / FOREIGN DATA WRAPPER / USER MAPPING, IMPORT FOREIGN SCHEMA, ENGINE=FEDERATED",
+        dialect: Dialect::Postgres,
+        example: "SELECT * FROM dblink('host=elsewhere', 'SELECT 1') AS t(a int)",
+    },
+    Rule {
+        name: "alter-system",
+        refuses: "PostgreSQL's ALTER SYSTEM",
+        dialect: Dialect::Postgres,
+        example: "ALTER SYSTEM SET fsync = off",
+    },
+    Rule {
+        name: "global-settings",
+        refuses: "server-wide settings: MySQL/MariaDB SET GLOBAL, SET PERSIST, SET @@global.x",
+        dialect: Dialect::Mysql,
+        example: "SET GLOBAL general_log = 1",
+    },
+    Rule {
+        name: "sql-mode",
+        refuses: "settings that change how the server reads SQL text, which would make it read differently from the policy: sql_mode, NAMES, CHARACTER SET, character_set_*, standard_conforming_strings, client_encoding, backslash_quote (SET or set_config)",
+        dialect: Dialect::Mysql,
+        example: "SET sql_mode = 'NO_BACKSLASH_ESCAPES'",
+    },
+    Rule {
+        name: "executable-comment",
+        refuses: "MySQL/MariaDB comments that the server runs as code: /*! … */ and /*M! … */",
+        dialect: Dialect::Mysql,
+        example: "SELECT 1 /*!, LOAD_FILE('/etc/passwd') */",
+    },
+    Rule {
+        name: "privileges",
+        refuses: "GRANT, REVOKE",
+        dialect: Dialect::Postgres,
+        example: "GRANT ALL ON users TO PUBLIC",
+    },
+    Rule {
+        name: "roles",
+        refuses: "CREATE/ALTER/DROP ROLE or USER, SET ROLE, SET SESSION AUTHORIZATION, SET PASSWORD, and set_config('role' | 'session_authorization', …) or set_config with a computed name",
+        dialect: Dialect::Postgres,
+        example: "SELECT set_config('role', 'postgres', false)",
+    },
+    Rule {
+        name: "databases",
+        refuses: "CREATE/ALTER/DROP DATABASE, DROP SCHEMA",
+        dialect: Dialect::Postgres,
+        example: "DROP DATABASE other",
+    },
+    Rule {
+        name: "extensions",
+        refuses: "CREATE EXTENSION (unless listed in [policy] extensions), LOAD, INSTALL/UNINSTALL PLUGIN or SONAME",
+        dialect: Dialect::Postgres,
+        example: "CREATE EXTENSION plpython3u",
+    },
+    Rule {
+        name: "dynamic-sql",
+        refuses: "SQL built from strings at run time, which no policy can read first: EXECUTE inside a function, procedure or DO body, MySQL PREPARE … FROM and EXECUTE IMMEDIATE, and functions that run a query given as text (query_to_xml*, ts_stat, ts_rewrite)",
+        dialect: Dialect::Postgres,
+        example: "DO $$ BEGIN EXECUTE 'SELECT 1'; END $$",
+    },
+    Rule {
+        name: "function-language",
+        refuses: "functions and procedures in a language other than SQL and PL/pgSQL (C, internal, untrusted PL/Python or PL/Perl), CREATE LANGUAGE, and MySQL UDFs (SONAME)",
+        dialect: Dialect::Postgres,
+        example: "CREATE FUNCTION rd(text) RETURNS text AS 'pg_read_file' LANGUAGE internal",
+    },
+    Rule {
+        name: "unparseable",
+        refuses: "SQL (or a function body) the parser cannot read; allow with [policy] allow-unparseable = true",
+        dialect: Dialect::Sqlite,
+        example: "this is not sql",
+    },
+];
+
+/// Names of every rule, for checking `[policy] allow`.
+pub fn rule_names() -> impl Iterator<Item = &'static str> {
+    RULES.iter().map(|r| r.name)
 }
 
 const UNSAFE_PRAGMAS: &[&str] = &[
@@ -67,97 +183,161 @@ const UNSAFE_PRAGMAS: &[&str] = &[
     "rekey",
 ];
 
+/// Functions that touch the server's files, named anywhere (a call, or an operator's or
+/// aggregate's `PROCEDURE = …`).
 const FILE_FUNCTIONS: &[&str] = &[
     "pg_read_file",
     "pg_read_binary_file",
     "pg_ls_dir",
+    "pg_ls_logdir",
+    "pg_ls_waldir",
+    "pg_ls_tmpdir",
+    "pg_ls_archive_statusdir",
+    "pg_ls_logicalsnapdir",
+    "pg_ls_logicalmapdir",
+    "pg_ls_replslotdir",
     "pg_stat_file",
+    "pg_file_write",
+    "pg_file_rename",
+    "pg_file_unlink",
     "lo_import",
     "lo_export",
     "load_extension",
     "load_file",
 ];
 
+/// Functions that run a query given as text.
+const DYNAMIC_FUNCTIONS: &[&str] = &[
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "ts_stat",
+    "ts_rewrite",
+];
+
+/// Settings that change how the server reads SQL text.
+const SYNTAX_SETTINGS: &[&str] = &[
+    "sql_mode",
+    "names",
+    "charset",
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "collation_connection",
+    "standard_conforming_strings",
+    "client_encoding",
+    "backslash_quote",
+];
+
+/// Words that name the kind of object a CREATE, ALTER or DROP is about.
+const OBJECT_KINDS: &[&str] = &[
+    "role",
+    "user",
+    "group",
+    "database",
+    "schema",
+    "server",
+    "language",
+    "tablespace",
+    "function",
+    "procedure",
+    "aggregate",
+    "trigger",
+    "event",
+    "table",
+    "index",
+    "view",
+    "sequence",
+    "type",
+    "domain",
+    "extension",
+    "operator",
+    "policy",
+    "rule",
+    "cast",
+    "collation",
+    "publication",
+    "subscription",
+    "statistics",
+    "materialized",
+];
+
+/// Languages a function body may be written in.
+const SAFE_LANGUAGES: &[&str] = &["sql", "plpgsql"];
+
+/// How deep function bodies inside bodies are scanned before giving up (refusing).
+const MAX_BODY_DEPTH: usize = 4;
+
+/// A token as the rules see it: words lowercased (PostgreSQL `U&"…"` decoded),
+/// strings with their content, the punctuation that matters, comments aside.
+#[derive(Debug, Clone, PartialEq)]
+enum T {
+    Word(String),
+    Str(String),
+    Semi,
+    LParen,
+    Eq,
+    Dot,
+    Other,
+}
+
+impl T {
+    fn word(&self) -> Option<&str> {
+        match self {
+            T::Word(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    fn is(&self, w: &str) -> bool {
+        self.word() == Some(w)
+    }
+}
+
+/// Where the tokens come from: a statement, or a function body inside one.
+#[derive(Clone, Copy)]
+struct Scope {
+    dialect: Dialect,
+    depth: usize,
+}
+
+impl Scope {
+    fn in_body(self) -> bool {
+        self.depth > 0
+    }
+}
+
 impl Policy {
     fn allowed(&self, rule: &str) -> bool {
         self.allow.iter().any(|a| a == rule)
     }
 
-    /// Checks every statement of `sql`.
-    pub fn check(&self, dialect: Dialect, sql: &str) -> Result<(), Refusal> {
-        let refuse = |rule: &'static str, statement: String| {
-            if self.allowed(rule) {
-                Ok(())
-            } else {
-                Err(Refusal { rule, statement })
-            }
-        };
-        // Tokens first: function calls and word pairs anywhere, strings and comments aside.
-        let d = parser_dialect(dialect);
-        let tokens = Tokenizer::new(d.as_ref(), sql).tokenize();
-        if let Ok(tokens) = &tokens {
-            let words: Vec<Option<String>> = tokens
-                .iter()
-                .filter(|t| !matches!(t, Token::Whitespace(_)))
-                .map(|t| match t {
-                    Token::Word(w) => Some(w.value.to_lowercase()),
-                    Token::LParen => Some("(".into()),
-                    Token::Eq => Some("=".into()),
-                    Token::SemiColon => Some(";".into()),
-                    Token::Period => Some(".".into()),
-                    _ => None,
-                })
-                .collect();
-            // PRAGMA: sqlparser reads few of SQLite's forms, so decide on tokens. Reading
-            // one is harmless; setting an unsafe one (`= value` or `(value)`) is not.
-            let mut pragma_only = true;
-            let mut i = 0;
-            while i < words.len() {
-                let start = i;
-                while i < words.len() && words[i].as_deref() != Some(";") {
-                    i += 1;
-                }
-                let statement = &words[start..i];
-                i += 1;
-                if statement.is_empty() {
-                    continue;
-                }
-                if statement[0].as_deref() != Some("pragma") {
-                    pragma_only = false;
-                    continue;
-                }
-                // PRAGMA [schema.]name (= value | (value))
-                let mut rest = &statement[1..];
-                if rest.get(1).and_then(|t| t.as_deref()) == Some(".") {
-                    rest = &rest[2..];
-                }
-                let name = rest.first().cloned().flatten().unwrap_or_default();
-                let sets = matches!(rest.get(1).and_then(|t| t.as_deref()), Some("=" | "("));
-                if sets && UNSAFE_PRAGMAS.contains(&name.as_str()) {
-                    refuse("pragma", sql.into())?;
-                }
-            }
-            if pragma_only {
-                return Ok(());
-            }
-            for pair in words.windows(2) {
-                match (pair[0].as_deref(), pair[1].as_deref()) {
-                    (Some(f), Some("(")) if FILE_FUNCTIONS.contains(&f) => {
-                        refuse("server-files", sql.into())?
-                    }
-                    (Some(f), Some("(")) if f.starts_with("dblink") => {
-                        refuse("remote", sql.into())?
-                    }
-                    (Some("alter"), Some("system")) => refuse("alter-system", sql.into())?,
-                    (Some("session"), Some("authorization")) => refuse("roles", sql.into())?,
-                    (Some("load"), Some("data" | "xml")) => refuse("server-files", sql.into())?,
-                    (Some("into"), Some("outfile" | "dumpfile")) => {
-                        refuse("server-files", sql.into())?
-                    }
-                    _ => {}
-                }
-            }
+    fn refuse(&self, rule: &'static str, sql: &str) -> Result<(), Refusal> {
+        if self.allowed(rule) {
+            Ok(())
+        } else {
+            Err(Refusal {
+                rule,
+                statement: sql.to_owned(),
+            })
         }
+    }
+
+    /// Checks every statement of `sql`, the exact text that will be sent or written.
+    pub fn check(&self, dialect: Dialect, sql: &str) -> Result<(), Refusal> {
+        let pragma_only = self.scan_text(
+            Scope {
+                dialect,
+                depth: 0,
+            },
+            sql,
+            sql,
+        )?;
+        if pragma_only {
+            // sqlparser reads few of SQLite's PRAGMA forms; the tokens decided.
+            return Ok(());
+        }
+        let d = parser_dialect(dialect);
         let statements = match Parser::parse_sql(d.as_ref(), sql) {
             Ok(s) => s,
             Err(_) if self.allow_unparseable => return Ok(()),
@@ -171,49 +351,407 @@ impl Policy {
             }
         };
         for statement in &statements {
-            let text = statement.to_string();
-            match statement {
-                Statement::StartTransaction { .. }
-                | Statement::Commit { .. }
-                | Statement::Rollback { .. }
-                | Statement::Savepoint { .. }
-                | Statement::ReleaseSavepoint { .. } => refuse("transaction-control", text)?,
-                Statement::AttachDatabase { .. }
-                | Statement::AttachDuckDBDatabase { .. }
-                | Statement::DetachDuckDBDatabase { .. } => refuse("attach", text)?,
-                // Decided on tokens above.
-                Statement::Pragma { .. } => {}
-                Statement::Copy {
-                    target: CopyTarget::File { .. } | CopyTarget::Program { .. },
-                    ..
-                } => refuse("server-files", text)?,
-                Statement::LoadData { .. } => refuse("server-files", text)?,
-                Statement::CreateServer(_) => refuse("remote", text)?,
-                Statement::Grant { .. } | Statement::Revoke { .. } => refuse("privileges", text)?,
-                Statement::CreateRole { .. }
-                | Statement::AlterRole { .. }
-                | Statement::CreateUser(_) => refuse("roles", text)?,
-                Statement::Set(Set::SetRole { .. }) => refuse("roles", text)?,
-                Statement::Drop { object_type, .. } => match object_type {
-                    ObjectType::Database | ObjectType::Schema => refuse("databases", text)?,
-                    ObjectType::Role | ObjectType::User => refuse("roles", text)?,
-                    _ => {}
-                },
-                Statement::CreateDatabase { .. } => refuse("databases", text)?,
-                Statement::CreateExtension { name, .. }
-                    if !self
-                        .extensions
-                        .iter()
-                        .any(|e| e.eq_ignore_ascii_case(&name.value)) =>
-                {
-                    refuse("extensions", text)?
+            self.check_statement(statement)?;
+        }
+        Ok(())
+    }
+
+    /// Checks DDL the host rendered around a guest's fragments (a DEFAULT or CHECK
+    /// expression, a custom type): the token rules only, since the host's own DDL forms
+    /// need not be readable by sqlparser's statement parser.
+    pub fn check_rendered(&self, dialect: Dialect, sql: &str) -> Result<(), Refusal> {
+        self.scan_text(
+            Scope {
+                dialect,
+                depth: 0,
+            },
+            sql,
+            sql,
+        )
+        .map(drop)
+    }
+
+    /// The rules decided on tokens, over `text` (the statement, or a body in it).
+    /// Returns true when every statement is a PRAGMA.
+    fn scan_text(&self, scope: Scope, text: &str, sql: &str) -> Result<bool, Refusal> {
+        let d = parser_dialect(scope.dialect);
+        let tokens = match Tokenizer::new(d.as_ref(), text).tokenize() {
+            Ok(tokens) => tokens,
+            Err(_) if self.allow_unparseable => return Ok(false),
+            Err(e) => {
+                return Err(Refusal {
+                    rule: "unparseable",
+                    statement: format!(
+                        "{sql} ({}{e}; set [policy] allow-unparseable = true to let such SQL through)",
+                        if scope.in_body() { "in a body: " } else { "" }
+                    ),
+                });
+            }
+        };
+        // Comments the server would run.
+        if scope.dialect == Dialect::Mysql {
+            for t in &tokens {
+                if let Token::Whitespace(Whitespace::MultiLineComment(c)) = t {
+                    let c = c.trim_start();
+                    if c.starts_with('!') || c.starts_with("M!") || c.starts_with("m!") {
+                        self.refuse("executable-comment", sql)?;
+                    }
                 }
-                Statement::Install { .. } | Statement::Load { .. } => refuse("extensions", text)?,
+            }
+        }
+        let tokens = normalize(scope.dialect, &tokens);
+        self.scan(scope, &tokens, sql)
+    }
+
+    fn scan(&self, scope: Scope, t: &[T], sql: &str) -> Result<bool, Refusal> {
+        let at = |i: usize| t.get(i).and_then(T::word);
+        // Names and word pairs anywhere.
+        for (i, token) in t.iter().enumerate() {
+            let Some(w) = token.word() else { continue };
+            let next = at(i + 1);
+            if FILE_FUNCTIONS.contains(&w) {
+                self.refuse("server-files", sql)?;
+            }
+            if w.starts_with("dblink") {
+                self.refuse("remote", sql)?;
+            }
+            if DYNAMIC_FUNCTIONS.contains(&w) {
+                self.refuse("dynamic-sql", sql)?;
+            }
+            if w == "set_config" {
+                // set_config(name, value, is_local): the name decides.
+                let name = match (t.get(i + 1), t.get(i + 2)) {
+                    (Some(T::LParen), Some(T::Str(name))) => Some(name.to_lowercase()),
+                    _ => None,
+                };
+                match name.as_deref() {
+                    Some(n) if SYNTAX_SETTINGS.contains(&n) => self.refuse("sql-mode", sql)?,
+                    Some("role" | "session_authorization") | None => {
+                        self.refuse("roles", sql)?
+                    }
+                    Some(_) => {}
+                }
+            }
+            if scope.in_body() && w == "execute" && scope.dialect == Dialect::Postgres {
+                self.refuse("dynamic-sql", sql)?;
+            }
+            if w == "soname" {
+                self.refuse("function-language", sql)?;
+            }
+            match (w, next) {
+                ("alter", Some("system")) => self.refuse("alter-system", sql)?,
+                ("session", Some("authorization")) => self.refuse("roles", sql)?,
+                ("load", Some("data" | "xml")) => self.refuse("server-files", sql)?,
+                ("into", Some("outfile" | "dumpfile")) => self.refuse("server-files", sql)?,
+                ("data" | "index", Some("directory")) => self.refuse("server-files", sql)?,
+                ("install" | "uninstall", Some("plugin" | "soname")) => {
+                    self.refuse("extensions", sql)?
+                }
+                ("execute", Some("immediate")) => self.refuse("dynamic-sql", sql)?,
+                ("user", Some("mapping")) | ("import", Some("foreign")) => {
+                    self.refuse("remote", sql)?
+                }
+                ("foreign", Some("data")) if at(i + 2) == Some("wrapper") => {
+                    self.refuse("remote", sql)?
+                }
+                ("engine", _) => {
+                    let engine = if t.get(i + 1) == Some(&T::Eq) {
+                        at(i + 2)
+                    } else {
+                        next
+                    };
+                    match engine {
+                        Some("connect") => self.refuse("server-files", sql)?,
+                        Some("federated" | "federatedx") => self.refuse("remote", sql)?,
+                        _ => {}
+                    }
+                }
                 _ => {}
+            }
+        }
+        // Statement by statement: what each one (or each statement of a body) starts with.
+        let mut pragma_only = true;
+        for segment in t.split(|x| *x == T::Semi) {
+            if segment.is_empty() {
+                continue;
+            }
+            if segment[0].is("pragma") {
+                self.pragma(segment, sql)?;
+            } else {
+                pragma_only = false;
+            }
+            for start in segment_starts(scope, segment) {
+                self.statement_start(scope, &segment[start..], sql)?;
+            }
+        }
+        Ok(pragma_only)
+    }
+
+    /// PRAGMA [schema.]name (= value | (value)): reading one is harmless; setting an
+    /// unsafe one is not.
+    fn pragma(&self, segment: &[T], sql: &str) -> Result<(), Refusal> {
+        let mut rest = &segment[1..];
+        if rest.get(1) == Some(&T::Dot) {
+            rest = &rest[2..];
+        }
+        let name = rest.first().and_then(T::word).unwrap_or_default();
+        let sets = matches!(rest.get(1), Some(T::Eq | T::LParen));
+        if sets && UNSAFE_PRAGMAS.contains(&name) {
+            self.refuse("pragma", sql)?;
+        }
+        Ok(())
+    }
+
+    /// The rules decided by how a statement starts: `s` runs from its first word to the
+    /// end of the statement.
+    fn statement_start(&self, scope: Scope, s: &[T], sql: &str) -> Result<(), Refusal> {
+        let words: Vec<&str> = s.iter().filter_map(T::word).collect();
+        let has = |w: &str| words.contains(&w);
+        let first = words.first().copied().unwrap_or_default();
+        let second = words.get(1).copied().unwrap_or_default();
+        match first {
+            "set" => {
+                for w in &words[1..] {
+                    let name = w.strip_prefix("@@").unwrap_or(w);
+                    match name {
+                        "global" | "persist" | "persist_only" => {
+                            self.refuse("global-settings", sql)?
+                        }
+                        "autocommit" => self.refuse("transaction-control", sql)?,
+                        "role" | "password" => self.refuse("roles", sql)?,
+                        n if SYNTAX_SETTINGS.contains(&n) => self.refuse("sql-mode", sql)?,
+                        "character" if words.contains(&"set") => {
+                            self.refuse("sql-mode", sql)?
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            "commit" | "rollback" | "savepoint" | "release" => {
+                self.refuse("transaction-control", sql)?
+            }
+            "start" if second == "transaction" => self.refuse("transaction-control", sql)?,
+            "grant" | "revoke" => self.refuse("privileges", sql)?,
+            "attach" | "detach" => self.refuse("attach", sql)?,
+            "copy" if has("program") || !(has("stdin") || has("stdout")) => {
+                self.refuse("server-files", sql)?
+            }
+            "vacuum" if has("into") => self.refuse("server-files", sql)?,
+            "prepare" if scope.dialect == Dialect::Mysql => self.refuse("dynamic-sql", sql)?,
+            "load" if scope.dialect == Dialect::Postgres => self.refuse("extensions", sql)?,
+            "create" | "alter" | "drop" => {
+                // The kind of object: the first word that names one (after OR REPLACE,
+                // IF NOT EXISTS, DEFINER = …).
+                let object = words[1..]
+                    .iter()
+                    .copied()
+                    .find(|w| OBJECT_KINDS.contains(w))
+                    .unwrap_or_default();
+                match (first, object) {
+                    (_, "role" | "user" | "group") => self.refuse("roles", sql)?,
+                    (_, "database") => self.refuse("databases", sql)?,
+                    ("drop", "schema") => self.refuse("databases", sql)?,
+                    ("create", "server") => self.refuse("remote", sql)?,
+                    ("create", "language") => self.refuse("function-language", sql)?,
+                    ("create", "tablespace") => self.refuse("server-files", sql)?,
+                    ("create", "function" | "procedure" | "aggregate" | "trigger" | "event") => {
+                        self.routine(scope, s, sql)?
+                    }
+                    _ => {}
+                }
+            }
+            "do" => self.routine(scope, s, sql)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A function, procedure or DO block: its language must be SQL or PL/pgSQL, and its
+    /// body (the strings after AS, or the DO string) passes the same rules.
+    fn routine(&self, scope: Scope, s: &[T], sql: &str) -> Result<(), Refusal> {
+        for (i, t) in s.iter().enumerate() {
+            if t.is("language") {
+                let language = match s.get(i + 1) {
+                    Some(T::Word(w)) => w.clone(),
+                    Some(T::Str(l)) => l.to_lowercase(),
+                    _ => String::new(),
+                };
+                if !SAFE_LANGUAGES.contains(&language.as_str()) {
+                    self.refuse("function-language", sql)?;
+                }
+            }
+        }
+        let is_do = s.first().is_some_and(|t| t.is("do"));
+        let body_from = if is_do {
+            0
+        } else {
+            match s.iter().position(|t| t.is("as")) {
+                Some(i) => i,
+                None => return Ok(()),
+            }
+        };
+        for t in &s[body_from..] {
+            if let T::Str(body) = t {
+                if scope.depth >= MAX_BODY_DEPTH {
+                    self.refuse("unparseable", sql)?;
+                    continue;
+                }
+                self.scan_text(
+                    Scope {
+                        dialect: scope.dialect,
+                        depth: scope.depth + 1,
+                    },
+                    body,
+                    sql,
+                )?;
             }
         }
         Ok(())
     }
+
+    /// The rules decided on the syntax tree, for what the tokens do not show.
+    fn check_statement(&self, statement: &Statement) -> Result<(), Refusal> {
+        let text = statement.to_string();
+        let refuse = |rule| self.refuse(rule, &text);
+        match statement {
+            Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. } => refuse("transaction-control"),
+            Statement::AttachDatabase { .. }
+            | Statement::AttachDuckDBDatabase { .. }
+            | Statement::DetachDuckDBDatabase { .. } => refuse("attach"),
+            Statement::Copy {
+                target: CopyTarget::File { .. } | CopyTarget::Program { .. },
+                ..
+            } => refuse("server-files"),
+            Statement::LoadData { .. } => refuse("server-files"),
+            Statement::CreateServer(_) => refuse("remote"),
+            Statement::Grant { .. } | Statement::Revoke { .. } => refuse("privileges"),
+            Statement::CreateRole { .. }
+            | Statement::AlterRole { .. }
+            | Statement::CreateUser(_) => refuse("roles"),
+            Statement::Set(Set::SetRole { .. }) => refuse("roles"),
+            Statement::Drop { object_type, .. } => match object_type {
+                ObjectType::Database | ObjectType::Schema => refuse("databases"),
+                ObjectType::Role | ObjectType::User => refuse("roles"),
+                _ => Ok(()),
+            },
+            Statement::CreateDatabase { .. } => refuse("databases"),
+            Statement::CreateExtension { name, .. }
+                if !self
+                    .extensions
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(&name.value)) =>
+            {
+                refuse("extensions")
+            }
+            Statement::Install { .. } | Statement::Load { .. } => refuse("extensions"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where statements start inside `segment` (a run of tokens between semicolons): its
+/// first token, and in a body also after the words that open a block or a branch.
+fn segment_starts(scope: Scope, segment: &[T]) -> Vec<usize> {
+    let mut starts = vec![0];
+    if scope.in_body() || segment.first().is_some_and(|t| t.is("create")) {
+        for (i, t) in segment.iter().enumerate() {
+            if matches!(
+                t.word(),
+                Some("begin" | "then" | "else" | "loop" | "declare" | "atomic")
+            ) && i + 1 < segment.len()
+            {
+                starts.push(i + 1);
+            }
+        }
+    }
+    starts
+}
+
+/// sqlparser's tokens as the rules read them. On PostgreSQL, `U&"…"` (and its
+/// `UESCAPE 'c'`) becomes the identifier it spells; one that does not decode is left as
+/// a word the rules refuse nothing for, so it is refused as unreadable instead.
+fn normalize(dialect: Dialect, tokens: &[Token]) -> Vec<T> {
+    let mut out = Vec::with_capacity(tokens.len());
+    let solid: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let mut i = 0;
+    while i < solid.len() {
+        let token = solid[i];
+        i += 1;
+        let unicode_ident = dialect == Dialect::Postgres
+            && matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("u"))
+            && matches!(solid.get(i), Some(Token::Ampersand))
+            && matches!(solid.get(i + 1), Some(Token::Word(w)) if w.quote_style == Some('"'));
+        if unicode_ident {
+            let Some(Token::Word(quoted)) = solid.get(i + 1) else {
+                unreachable!("matched above")
+            };
+            i += 2;
+            let mut escape = '\\';
+            if matches!(solid.get(i), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("uescape"))
+                && let Some(Token::SingleQuotedString(e)) = solid.get(i + 1)
+            {
+                escape = e.chars().next().unwrap_or('\\');
+                i += 2;
+            }
+            out.push(T::Word(
+                decode_unicode_escapes(&quoted.value, escape)
+                    .unwrap_or_else(|| "\u{fffd}undecodable".into())
+                    .to_lowercase(),
+            ));
+            continue;
+        }
+        out.push(match token {
+            Token::Word(w) => T::Word(w.value.to_lowercase()),
+            Token::SemiColon => T::Semi,
+            Token::LParen => T::LParen,
+            Token::Eq => T::Eq,
+            Token::Period => T::Dot,
+            Token::SingleQuotedString(s)
+            | Token::DoubleQuotedString(s)
+            | Token::NationalStringLiteral(s)
+            | Token::EscapedStringLiteral(s)
+            | Token::UnicodeStringLiteral(s) => T::Str(s.clone()),
+            Token::DollarQuotedString(s) => T::Str(s.value.clone()),
+            _ => T::Other,
+        });
+    }
+    out
+}
+
+/// PostgreSQL's Unicode escapes: `\XXXX`, `\+XXXXXX`, and the escape character doubled.
+fn decode_unicode_escapes(s: &str, escape: char) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != escape {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&escape) {
+            chars.next();
+            out.push(escape);
+            continue;
+        }
+        let digits = if chars.peek() == Some(&'+') {
+            chars.next();
+            6
+        } else {
+            4
+        };
+        let hex: String = chars.by_ref().take(digits).collect();
+        if hex.len() != digits {
+            return None;
+        }
+        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -225,6 +763,13 @@ mod tests {
     }
 
     #[test]
+    fn every_rule_refuses_its_example() {
+        for r in RULES {
+            assert_eq!(rule(r.dialect, r.example), Some(r.name), "{}", r.example);
+        }
+    }
+
+    #[test]
     fn every_forbidden_class_is_refused() {
         use Dialect::*;
         let cases: &[(Dialect, &str, &str)] = &[
@@ -233,8 +778,10 @@ mod tests {
             (Mysql, "ROLLBACK", "transaction-control"),
             (Postgres, "SAVEPOINT x", "transaction-control"),
             (Postgres, "RELEASE SAVEPOINT x", "transaction-control"),
+            (Mysql, "SET autocommit = 1", "transaction-control"),
             (Sqlite, "ATTACH DATABASE '/etc/x.db' AS x", "attach"),
             (Sqlite, "SELECT load_extension('evil')", "server-files"),
+            (Sqlite, "VACUUM INTO '/tmp/copy.db'", "server-files"),
             (Sqlite, "PRAGMA writable_schema = 1", "pragma"),
             (Sqlite, "PRAGMA foreign_keys = ON", "pragma"),
             (Sqlite, "PRAGMA journal_mode = OFF", "pragma"),
@@ -255,9 +802,35 @@ mod tests {
             (Postgres, "SELECT lo_export(1, '/tmp/x')", "server-files"),
             (
                 Postgres,
+                "SELECT \"pg_read_file\"('/etc/passwd')",
+                "server-files",
+            ),
+            (
+                Postgres,
+                "SELECT U&\"pg\\005fread\\005ffile\"('/etc/passwd')",
+                "server-files",
+            ),
+            (
+                Postgres,
+                "SELECT u&\"pg!005fread!005ffile\" UESCAPE '!' ('/etc/passwd')",
+                "server-files",
+            ),
+            (
+                Postgres,
+                "SELECT U&\"pg\\+00005fread_file\"('/etc/passwd')",
+                "server-files",
+            ),
+            (
+                Postgres,
+                "CREATE OPERATOR ### (PROCEDURE = pg_read_file, LEFTARG = text, RIGHTARG = bigint)",
+                "server-files",
+            ),
+            (
+                Postgres,
                 "SELECT * FROM dblink('host=evil', 'select 1') AS t(a int)",
                 "remote",
             ),
+            (Postgres, "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw", "remote"),
             (Postgres, "ALTER SYSTEM SET fsync = off", "alter-system"),
             (Postgres, "GRANT ALL ON users TO public", "privileges"),
             (Postgres, "REVOKE ALL ON users FROM public", "privileges"),
@@ -265,10 +838,67 @@ mod tests {
             (Postgres, "ALTER ROLE postgres WITH PASSWORD 'x'", "roles"),
             (Postgres, "SET ROLE postgres", "roles"),
             (Postgres, "SET SESSION AUTHORIZATION postgres", "roles"),
+            (Postgres, "SELECT set_config('role', 'postgres', false)", "roles"),
+            (
+                Postgres,
+                "SELECT pg_catalog.set_config('session_authorization', 'postgres', false)",
+                "roles",
+            ),
+            (Postgres, "SELECT set_config(lower('ROLE'), 'postgres', false)", "roles"),
+            (
+                Postgres,
+                "SELECT set_config('standard_conforming_strings', 'off', false)",
+                "sql-mode",
+            ),
+            (Postgres, "SET standard_conforming_strings = off", "sql-mode"),
+            (Postgres, "SET client_encoding = 'SJIS'", "sql-mode"),
             (Postgres, "CREATE DATABASE other", "databases"),
+            (Postgres, "ALTER DATABASE other SET search_path = x", "databases"),
             (Postgres, "DROP DATABASE other", "databases"),
             (Postgres, "DROP SCHEMA public CASCADE", "databases"),
             (Postgres, "CREATE EXTENSION plpython3u", "extensions"),
+            (Postgres, "LOAD 'auto_explain'", "extensions"),
+            (
+                Postgres,
+                "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT pg_read_file('/etc/passwd') $$",
+                "server-files",
+            ),
+            (
+                Postgres,
+                "CREATE OR REPLACE FUNCTION f() RETURNS void AS $body$ BEGIN EXECUTE 'COPY t TO PROGRAM ''id'''; END $body$ LANGUAGE plpgsql",
+                "dynamic-sql",
+            ),
+            (
+                Postgres,
+                "CREATE PROCEDURE p() LANGUAGE plpgsql AS 'BEGIN PERFORM lo_export(1, ''/tmp/x''); END'",
+                "server-files",
+            ),
+            (
+                Postgres,
+                "CREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN COMMIT; END $$",
+                "transaction-control",
+            ),
+            (
+                Postgres,
+                "DO $$ BEGIN IF true THEN GRANT ALL ON t TO PUBLIC; END IF; END $$",
+                "privileges",
+            ),
+            (
+                Postgres,
+                "DO $a$ BEGIN PERFORM 1; RAISE NOTICE $b$x$b$; CREATE ROLE r; END $a$",
+                "roles",
+            ),
+            (
+                Postgres,
+                "CREATE FUNCTION f() RETURNS void LANGUAGE plpython3u AS $$ import os $$",
+                "function-language",
+            ),
+            (
+                Postgres,
+                "CREATE FUNCTION f() RETURNS int AS '/tmp/evil.so', 'f' LANGUAGE c",
+                "function-language",
+            ),
+            (Postgres, "SELECT query_to_xml('SELECT 1', true, true, '')", "dynamic-sql"),
             (
                 Mysql,
                 "LOAD DATA INFILE '/etc/passwd' INTO TABLE users",
@@ -280,7 +910,40 @@ mod tests {
                 "server-files",
             ),
             (Mysql, "SELECT LOAD_FILE('/etc/passwd')", "server-files"),
+            (
+                Mysql,
+                "CREATE TABLE t (a INT) ENGINE=CONNECT TABLE_TYPE=DOS FILE_NAME='/etc/passwd'",
+                "server-files",
+            ),
+            (
+                Mysql,
+                "CREATE TABLE t (a INT) ENGINE = FEDERATED CONNECTION='mysql://u@h/d/t'",
+                "remote",
+            ),
             (Mysql, "CREATE USER evil", "roles"),
+            (Mysql, "SET PASSWORD FOR root = PASSWORD('x')", "roles"),
+            (Mysql, "SELECT 1 /*!INTO OUTFILE '/tmp/f' */", "executable-comment"),
+            (Mysql, "SELECT 'x' AS a /*M!100000 , 1 AS b */", "executable-comment"),
+            (Mysql, "SET sql_mode = 'NO_BACKSLASH_ESCAPES'", "sql-mode"),
+            (Mysql, "SET SESSION sql_mode = 'ANSI_QUOTES'", "sql-mode"),
+            (Mysql, "SET @@session.sql_mode = 'ANSI'", "sql-mode"),
+            (Mysql, "SET @@sql_mode := ''", "sql-mode"),
+            (Mysql, "SET NAMES gbk", "sql-mode"),
+            (Mysql, "SET CHARACTER SET big5", "sql-mode"),
+            (Mysql, "SET STATEMENT sql_mode = '' FOR SELECT 1", "sql-mode"),
+            (Mysql, "SET GLOBAL general_log = 1", "global-settings"),
+            (Mysql, "SET @@global.general_log_file = '/tmp/x'", "global-settings"),
+            (Mysql, "SET PERSIST max_connections = 1", "global-settings"),
+            (Mysql, "SET SESSION wait_timeout = 1, GLOBAL general_log = 1", "global-settings"),
+            (Mysql, "PREPARE s FROM @q", "dynamic-sql"),
+            (Mysql, "EXECUTE IMMEDIATE 'SELECT 1'", "dynamic-sql"),
+            (
+                Mysql,
+                "CREATE PROCEDURE p() BEGIN SET sql_mode = ''; END",
+                "sql-mode",
+            ),
+            (Mysql, "CREATE FUNCTION sys_exec RETURNS INT SONAME 'lib.so'", "function-language"),
+            (Mysql, "INSTALL SONAME 'ha_connect'", "extensions"),
             (
                 Sqlite,
                 "UPDATE users SET x = 1; COMMIT",
@@ -306,17 +969,38 @@ mod tests {
                 "SELECT 'pg_read_file(' AS text_not_a_call",
             ),
             (Dialect::Postgres, "INSERT INTO t (a) VALUES ($1)"),
+            (Dialect::Postgres, "SELECT U&'d\\0061t\\+000061' AS s"),
+            (Dialect::Postgres, "SELECT set_config('search_path', 'public', true)"),
+            (
+                Dialect::Postgres,
+                "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$",
+            ),
+            (
+                Dialect::Postgres,
+                "CREATE TRIGGER t BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch()",
+            ),
+            (Dialect::Postgres, "UPDATE t SET names = 'x', global = 1"),
             (
                 Dialect::Mysql,
                 "UPDATE users SET email = LOWER(email) WHERE id = ?",
             ),
+            (Dialect::Mysql, "SELECT 1 /* an ordinary comment */"),
+            (Dialect::Mysql, "SET @names = 1"),
+            (Dialect::Mysql, "SELECT 1 --1, LOAD_FILE is a minus here"),
         ] {
-            assert_eq!(Policy::default().check(d, sql), Ok(()), "{sql}");
+            let result = Policy::default().check(d, sql);
+            if sql.contains("minus here") {
+                // `--1` is no comment to MySQL; the policy reads it the same way.
+                assert_eq!(result.unwrap_err().rule, "server-files", "{sql}");
+                continue;
+            }
+            assert_eq!(result, Ok(()), "{sql}");
         }
         let lenient = Policy {
             allow: vec!["privileges".into()],
             extensions: vec!["pg_trgm".into()],
             allow_unparseable: true,
+            require_least_privilege: false,
         };
         assert_eq!(
             lenient.check(Dialect::Postgres, "GRANT SELECT ON t TO app"),
@@ -334,5 +1018,18 @@ mod tests {
             refusal.to_string(),
             "statement refused by rule `roles`: CREATE ROLE x"
         );
+    }
+
+    #[test]
+    fn unicode_escapes_decode_as_postgres_reads_them() {
+        assert_eq!(
+            decode_unicode_escapes("pg\\005fread", '\\').as_deref(),
+            Some("pg_read")
+        );
+        assert_eq!(
+            decode_unicode_escapes("a\\\\b!0041", '!').as_deref(),
+            Some("a\\\\bA")
+        );
+        assert_eq!(decode_unicode_escapes("x\\12", '\\'), None);
     }
 }

@@ -45,8 +45,19 @@ pub enum RevisionError {
     },
     #[error("{path}: metadata format {found} is newer than this retort understands ({FORMAT})")]
     FutureFormat { path: PathBuf, found: u32 },
-    #[error("{path}: invalid revision id {id:?}: use 1 to 32 characters from [A-Za-z0-9_-]")]
+    #[error(
+        "{path}: invalid revision id {id:?}: use 1 to 32 characters from [A-Za-z0-9_-], not starting with '-'"
+    )]
     BadId { path: PathBuf, id: String },
+    #[error(
+        "{path}: the {field} of revision {id} holds a line break or another control character ({text:?}): it must be one line"
+    )]
+    ControlCharacter {
+        path: PathBuf,
+        id: String,
+        field: &'static str,
+        text: String,
+    },
     #[error("{path} is already revision {id}: pack takes a component without metadata")]
     AlreadyPacked { path: PathBuf, id: String },
     #[error("revision {id} is defined twice: {first} and {second}")]
@@ -104,9 +115,11 @@ impl Metadata {
     }
 }
 
-/// True for ids made of 1 to 32 characters from `[A-Za-z0-9_-]`.
+/// True for ids made of 1 to 32 characters from `[A-Za-z0-9_-]`, not starting with
+/// `-` (which would read as a command-line flag).
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
+        && !id.starts_with('-')
         && id.len() <= 32
         && id
             .bytes()
@@ -170,6 +183,13 @@ fn parse_metadata(data: &[u8], path: &Path) -> Result<Metadata, RevisionError> {
             found: meta.format,
         });
     }
+    check_ids(&meta, path)?;
+    Ok(meta)
+}
+
+/// Every id of `meta` is valid, and its message and labels are single lines (they are
+/// printed by `history`, where a line break would forge lines).
+fn check_ids(meta: &Metadata, path: &Path) -> Result<(), RevisionError> {
     for id in std::iter::once(&meta.id)
         .chain(&meta.down)
         .chain(&meta.depends_on)
@@ -181,7 +201,19 @@ fn parse_metadata(data: &[u8], path: &Path) -> Result<Metadata, RevisionError> {
             });
         }
     }
-    Ok(meta)
+    let fields = std::iter::once(("message", &meta.message))
+        .chain(meta.branch_labels.iter().map(|l| ("branch label", l)));
+    for (field, text) in fields {
+        if text.chars().any(char::is_control) {
+            return Err(RevisionError::ControlCharacter {
+                path: path.to_owned(),
+                id: meta.id.clone(),
+                field,
+                text: text.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The data of the top-level metadata section, if any. Checks that the bytes are a
@@ -284,12 +316,7 @@ pub fn interface(bytes: &[u8], path: &Path) -> Result<Interface, RevisionError> 
 /// Makes a component a revision by appending the metadata section. The input must be a
 /// valid component without metadata of its own.
 pub fn pack(component: &[u8], meta: &Metadata, path: &Path) -> Result<Vec<u8>, RevisionError> {
-    if !valid_id(&meta.id) {
-        return Err(RevisionError::BadId {
-            path: path.to_owned(),
-            id: meta.id.clone(),
-        });
-    }
+    check_ids(meta, path)?;
     if let Some(existing) = find_section(component, path)? {
         let old = parse_metadata(existing, path)?;
         return Err(RevisionError::AlreadyPacked {

@@ -55,6 +55,20 @@ pub enum CallError {
     /// The guest trapped (a panic, an exhausted limit, a bug).
     #[error("trapped: {0}")]
     Trap(String),
+    /// The wall-clock limit ran out (the guest computed, waited, or the database worked
+    /// that long): the caller should interrupt the database before rolling back.
+    #[error("trapped: {0}")]
+    TimedOut(String),
+}
+
+impl CallError {
+    /// The first line of a trap, which names the limit that ran out (if one did).
+    pub fn trap_summary(&self) -> Option<&str> {
+        match self {
+            CallError::Trap(m) | CallError::TimedOut(m) => m.lines().next(),
+            _ => None,
+        }
+    }
 }
 
 /// The interfaces the host provides; anything else a component imports is refused.
@@ -88,6 +102,8 @@ pub struct Sandbox {
     limits: Limits,
     /// Read-only directory grants by revision id (`[sandbox.read-only-dirs]`).
     read_only_dirs: BTreeMap<String, PathBuf>,
+    /// Traps carry the wasm backtrace (`-v`).
+    backtraces: bool,
 }
 
 impl Sandbox {
@@ -117,12 +133,19 @@ impl Sandbox {
             cache,
             limits: limits.clone(),
             read_only_dirs: BTreeMap::new(),
+            backtraces: false,
         })
     }
 
     /// Grants these revisions (by id) one read-only directory each.
     pub fn with_read_only_dirs(mut self, grants: BTreeMap<String, PathBuf>) -> Self {
         self.read_only_dirs = grants;
+        self
+    }
+
+    /// Whether trap messages carry the wasm backtrace (off: one line naming the trap).
+    pub fn with_backtraces(mut self, on: bool) -> Self {
+        self.backtraces = on;
         self
     }
 
@@ -276,7 +299,7 @@ impl Sandbox {
             Some(Ok(Ok(()))) => Ok(()),
             Some(Ok(Err(message))) => Err(CallError::Guest(message)),
             Some(Err(trap)) => Err(CallError::Trap(self.describe_trap(&trap))),
-            None => Err(CallError::Trap(format!(
+            None => Err(CallError::TimedOut(format!(
                 "the wall-clock limit of {} s per call ran out ([sandbox] timeout-secs in retort.toml)",
                 self.limits.timeout_secs
             ))),
@@ -293,6 +316,7 @@ impl Sandbox {
     fn describe_trap(&self, err: &wasmtime::Error) -> String {
         let backtrace = err
             .downcast_ref::<wasmtime::WasmBacktrace>()
+            .filter(|_| self.backtraces)
             .map(|bt| format!("\n{bt}"))
             .unwrap_or_default();
         if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
@@ -319,6 +343,8 @@ impl Sandbox {
                 "the memory limit of {} MiB was reached ([sandbox] memory-mib in retort.toml): {err:#}",
                 self.limits.memory_mib
             ),
+            // The root cause alone; the chain (with its backtrace) with -v.
+            None if !self.backtraces => err.root_cause().to_string(),
             None => format!("{err:#}"),
         }
     }

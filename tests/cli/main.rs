@@ -1,5 +1,6 @@
 //! End-to-end tests: the `retort` binary, real components, real SQLite databases.
 
+mod attacks;
 mod concurrency;
 mod offline;
 mod polyglot;

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use crate::support::{Project, Server, ServerDb, blog_components, fixture, workspace};
 
 /// The script `retort ARGS --sql` prints.
-fn script(p: &Project, args: &[&str]) -> String {
+pub(crate) fn script(p: &Project, args: &[&str]) -> String {
     let mut all = args.to_vec();
     all.push("--sql");
     let out = p.run(&all);
@@ -42,13 +42,13 @@ fn run_client(mut cmd: Command, script: &str) {
     );
 }
 
-fn run_sqlite(db: &Path, script: &str) {
+pub(crate) fn run_sqlite(db: &Path, script: &str) {
     let mut cmd = Command::new("sqlite3");
     cmd.arg("-bail").arg(db);
     run_client(cmd, script);
 }
 
-fn run_server(db: &ServerDb, script: &str) {
+pub(crate) fn run_server(db: &ServerDb, script: &str) {
     let cmd = match db.server {
         Server::Postgres => {
             let mut c = Command::new("psql");

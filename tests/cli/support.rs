@@ -303,6 +303,16 @@ fn joined(rows: Vec<Vec<Option<String>>>) -> Vec<String> {
         .collect()
 }
 
+/// The first row's columns ("NULL" for null).
+fn first_row(rows: Vec<Vec<Option<String>>>) -> Vec<String> {
+    rows.into_iter()
+        .next()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.unwrap_or_else(|| "NULL".into()))
+        .collect()
+}
+
 /// Reads an SQLite database back, independently of retort.
 pub struct Db(PathBuf);
 
@@ -354,6 +364,11 @@ impl Db {
     /// Rows as strings ("NULL" for null), one string per row, columns joined by '|'.
     pub fn rows(&self, sql: &str) -> Vec<String> {
         joined(self.query(sql))
+    }
+
+    /// The columns of the first row, as text, exactly.
+    pub fn row_texts(&self, sql: &str) -> Vec<String> {
+        first_row(self.query(sql))
     }
 
     /// User tables, sorted (SQLite's own and retort's ledger included).
@@ -450,6 +465,11 @@ impl ServerDb {
     /// Rows as strings ("NULL" for null), one string per row, columns joined by '|'.
     pub fn rows(&self, sql: &str) -> Vec<String> {
         joined(self.query(sql))
+    }
+
+    /// The columns of the first row, as text, exactly.
+    pub fn row_texts(&self, sql: &str) -> Vec<String> {
+        first_row(self.query(sql))
     }
 
     fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {

@@ -75,7 +75,12 @@ pub fn statements(ups: &[&str], downs: &[&str], after: &str) -> Vec<u8> {
     (i32.const 524544))
 )"#
     );
-    let mut module = wat::parse_str(&wat).unwrap();
+    encode(&wat)
+}
+
+/// A WAT core module targeting the revision world, made a component.
+fn encode(wat: &str) -> Vec<u8> {
+    let mut module = wat::parse_str(wat).unwrap();
     let mut resolve = wit_parser::Resolve::default();
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
     let (pkg, _) = resolve.push_dir(&wit).unwrap();
@@ -123,4 +128,97 @@ fn metadata(id: &str, down: &[&str]) -> retort::revision::Metadata {
 
 fn packed(id: &str, down: &[&str], component: &[u8]) -> Vec<u8> {
     retort::revision::pack(component, &metadata(id, down), Path::new("test.wasm")).unwrap()
+}
+
+/// One op call of a [`calls`] guest.
+pub enum Call<'a> {
+    /// `execute(sql, params)`, each param a text value.
+    Execute(&'a str, &'a [&'a str]),
+    /// `query(sql, params)`, each param a text value (the cursor is left to the host).
+    Query(&'a str, &'a [&'a str]),
+}
+
+/// What a [`calls`] guest does when a call returns an error.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Trap: the revision fails.
+    Trap,
+    /// Carry on with the next call (the guest handled the error).
+    Continue,
+}
+
+/// A component whose `upgrade` makes each call in order (text parameters), trapping or
+/// carrying on when one returns an error; `downgrade` does nothing.
+pub fn calls(ups: &[(Call, OnError)]) -> Vec<u8> {
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("\\{b:02x}")).collect() };
+    let mut data = String::new();
+    let mut offset = 16usize;
+    let mut place = |bytes: &[u8], data: &mut String| -> usize {
+        let at = offset;
+        data.push_str(&format!("  (data (i32.const {at}) \"{}\")\n", hex(bytes)));
+        offset += bytes.len().next_multiple_of(8).max(8);
+        at
+    };
+    let mut code = String::new();
+    for (call, on_error) in ups {
+        let (function, sql, params) = match call {
+            Call::Execute(sql, params) => ("$execute", *sql, *params),
+            Call::Query(sql, params) => ("$query", *sql, *params),
+        };
+        let sql_at = place(sql.as_bytes(), &mut data);
+        // list<value>: 16 bytes each, discriminant 4 (text), then (ptr, len) at +8.
+        let mut list = Vec::new();
+        for p in params {
+            let at = place(p.as_bytes(), &mut data);
+            let mut element = [0u8; 16];
+            element[0] = 4;
+            element[8..12].copy_from_slice(&(at as u32).to_le_bytes());
+            element[12..16].copy_from_slice(&(p.len() as u32).to_le_bytes());
+            list.extend_from_slice(&element);
+        }
+        let list_at = if list.is_empty() {
+            0
+        } else {
+            place(&list, &mut data)
+        };
+        code.push_str(&format!(
+            "    (call {function} (i32.const {sql_at}) (i32.const {}) (i32.const {list_at}) (i32.const {}) (i32.const 524288))\n",
+            sql.len(),
+            params.len()
+        ));
+        if *on_error == OnError::Trap {
+            code.push_str("    (if (i32.load8_u (i32.const 524288)) (then (unreachable)))\n");
+        }
+    }
+    assert!(offset < 524288, "statements too long for the WAT guest");
+    let wat = format!(
+        r#"(module
+  (import "retort:migration/op@0.1.0" "execute" (func $execute (param i32 i32 i32 i32 i32)))
+  (import "retort:migration/op@0.1.0" "query" (func $query (param i32 i32 i32 i32 i32)))
+  (memory (export "memory") 32)
+  (global $heap (mut i32) (i32.const 1048576))
+{data}
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr
+      (i32.and
+        (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+        (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $heap (i32.add (local.get $ptr) (local.get 3)))
+    (local.get $ptr))
+  (func (export "upgrade") (result i32)
+{code}
+    (i32.store8 (i32.const 524544) (i32.const 0))
+    (i32.const 524544))
+  (func (export "downgrade") (result i32)
+    (i32.store8 (i32.const 524544) (i32.const 0))
+    (i32.const 524544))
+)"#
+    );
+    encode(&wat)
+}
+
+/// A packed revision `id` after `down` made of [`calls`].
+pub fn calling(id: &str, down: &[&str], ups: &[(Call, OnError)]) -> Vec<u8> {
+    packed(id, down, &calls(ups))
 }
