@@ -44,7 +44,10 @@ pub enum BackendError {
         "the database role Retort connected as on {url} holds {}, and [policy] require-least-privilege is true: connect as a migration role with only the privileges in the README's Security section",
         .privileges.join(", ")
     )]
-    Privileged { url: String, privileges: Vec<String> },
+    Privileged {
+        url: String,
+        privileges: Vec<String>,
+    },
     #[error(
         "could not take the migration lock on {url} within {secs} s: {holder}. Another deployer is migrating this database; wait for it, or raise --lock-timeout"
     )]
@@ -171,7 +174,10 @@ async fn open<DB: sqlx::Database>(
     pool: sqlx::pool::PoolOptions<DB>,
     timeout: Duration,
 ) -> Result<sqlx::Pool<DB>, sqlx::Error> {
-    sqlx::ConnectOptions::connect(&options).await?.close().await?;
+    sqlx::ConnectOptions::connect(&options)
+        .await?
+        .close()
+        .await?;
     // One connection for the whole run, never recycled: the session holds the migration
     // lock on MySQL/MariaDB (and for non-transactional revisions on PostgreSQL).
     pool.max_connections(1)
@@ -464,16 +470,19 @@ impl Backend {
                     .busy_timeout(Duration::from_secs(30));
                 let interrupt = Arc::new(AtomicBool::new(false));
                 let flag = interrupt.clone();
-                let pool = sqlx::pool::PoolOptions::<Sqlite>::new().after_connect(move |conn, _| {
-                    let flag = flag.clone();
-                    Box::pin(async move {
-                        // Every 10,000 virtual-machine steps: is the call's time up?
-                        conn.lock_handle()
-                            .await?
-                            .set_progress_handler(10_000, move || !flag.load(Ordering::Relaxed));
-                        Ok(())
-                    })
-                });
+                let pool =
+                    sqlx::pool::PoolOptions::<Sqlite>::new().after_connect(move |conn, _| {
+                        let flag = flag.clone();
+                        Box::pin(async move {
+                            // Every 10,000 virtual-machine steps: is the call's time up?
+                            conn.lock_handle()
+                                .await?
+                                .set_progress_handler(10_000, move || {
+                                    !flag.load(Ordering::Relaxed)
+                                });
+                            Ok(())
+                        })
+                    });
                 (
                     Pool::Sqlite(open(options, pool, timeout).await.map_err(fail)?),
                     Canceller::Sqlite(interrupt),
@@ -496,16 +505,17 @@ impl Backend {
                     .options(settings);
                 let pid = Arc::new(AtomicI64::new(0));
                 let slot = pid.clone();
-                let pool = sqlx::pool::PoolOptions::<Postgres>::new().after_connect(move |conn, _| {
-                    let slot = slot.clone();
-                    Box::pin(async move {
-                        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-                            .fetch_one(&mut *conn)
-                            .await?;
-                        slot.store(pid.into(), Ordering::Relaxed);
-                        Ok(())
-                    })
-                });
+                let pool =
+                    sqlx::pool::PoolOptions::<Postgres>::new().after_connect(move |conn, _| {
+                        let slot = slot.clone();
+                        Box::pin(async move {
+                            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                                .fetch_one(&mut *conn)
+                                .await?;
+                            slot.store(pid.into(), Ordering::Relaxed);
+                            Ok(())
+                        })
+                    });
                 (
                     Pool::Postgres(open(options.clone(), pool, timeout).await.map_err(fail)?),
                     Canceller::Postgres(Box::new(options), pid),

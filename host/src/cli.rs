@@ -992,11 +992,13 @@ async fn connect(config: &Config, url: Option<&str>, lock_secs: u64) -> Result<B
         lock_timeout: std::time::Duration::from_secs(lock_secs),
         call_limit: (timeout > 0).then(|| std::time::Duration::from_secs(timeout)),
     };
-    Backend::connect_with(&url, session).await.map_err(|e| match e {
-        // A URL Retort cannot use is the configuration's fault, like a missing one.
-        e @ crate::backend::BackendError::Scheme { .. } => usage(e),
-        e => e.into(),
-    })
+    Backend::connect_with(&url, session)
+        .await
+        .map_err(|e| match e {
+            // A URL Retort cannot use is the configuration's fault, like a missing one.
+            e @ crate::backend::BackendError::Scheme { .. } => usage(e),
+            e => e.into(),
+        })
 }
 
 async fn migrate(

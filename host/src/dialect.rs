@@ -534,7 +534,9 @@ impl Dialect {
             }
             out.push_str(&sql[copied..start]);
             // A literal touching the guest's own token (`'a'?`) would merge with it.
-            let touches = |c: Option<char>, free: &str| c.is_some_and(|c| !c.is_whitespace() && !free.contains(c));
+            let touches = |c: Option<char>, free: &str| {
+                c.is_some_and(|c| !c.is_whitespace() && !free.contains(c))
+            };
             let before = touches(sql[..start].chars().next_back(), "(,=");
             let after = touches(sql[end..].chars().next(), "),;");
             if before {
@@ -574,7 +576,9 @@ impl<'a> Offsets<'a> {
         else {
             return self.sql.len();
         };
-        let column = usize::try_from(at.column).unwrap_or(usize::MAX).saturating_sub(1);
+        let column = usize::try_from(at.column)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1);
         self.sql[line_start..]
             .char_indices()
             .nth(column)

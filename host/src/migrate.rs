@@ -581,8 +581,12 @@ pub async fn render_script(
             plan.start.join(", ")
         },
     );
-    if d == Dialect::Sqlite {
-        out.push_str("PRAGMA foreign_keys = OFF;\n\n");
+    match d {
+        Dialect::Sqlite => out.push_str("PRAGMA foreign_keys = OFF;\n\n"),
+        // The script is UTF-8, and its literals escape as the default sql_mode reads them
+        // (backslash escapes on; crate::dialect::string_literal).
+        Dialect::Mysql => out.push_str("SET NAMES utf8mb4;\n\n"),
+        Dialect::Postgres => {}
     }
     if plan.start.is_empty() {
         for sql in backend::ledger_tables(d) {

@@ -149,6 +149,12 @@ pub const RULES: &[Rule] = &[
         example: "CREATE FUNCTION rd(text) RETURNS text AS 'pg_read_file' LANGUAGE internal",
     },
     Rule {
+        name: "client-command",
+        refuses: "text that the databases' command-line clients run as their own commands when a --sql script is fed to them: a backslash outside strings and comments (psql's and mariadb's \\! runs a shell command), a line starting with `.` (sqlite3's .shell). Checked even with allow-unparseable",
+        dialect: Dialect::Postgres,
+        example: "SELECT 1 \\! touch /tmp/x",
+    },
+    Rule {
         name: "unparseable",
         refuses: "SQL (or a function body) the parser cannot read; allow with [policy] allow-unparseable = true",
         dialect: Dialect::Sqlite,
@@ -325,14 +331,7 @@ impl Policy {
 
     /// Checks every statement of `sql`, the exact text that will be sent or written.
     pub fn check(&self, dialect: Dialect, sql: &str) -> Result<(), Refusal> {
-        let pragma_only = self.scan_text(
-            Scope {
-                dialect,
-                depth: 0,
-            },
-            sql,
-            sql,
-        )?;
+        let pragma_only = self.scan_text(Scope { dialect, depth: 0 }, sql, sql)?;
         if pragma_only {
             // sqlparser reads few of SQLite's PRAGMA forms; the tokens decided.
             return Ok(());
@@ -360,15 +359,8 @@ impl Policy {
     /// expression, a custom type): the token rules only, since the host's own DDL forms
     /// need not be readable by sqlparser's statement parser.
     pub fn check_rendered(&self, dialect: Dialect, sql: &str) -> Result<(), Refusal> {
-        self.scan_text(
-            Scope {
-                dialect,
-                depth: 0,
-            },
-            sql,
-            sql,
-        )
-        .map(drop)
+        self.scan_text(Scope { dialect, depth: 0 }, sql, sql)
+            .map(drop)
     }
 
     /// The rules decided on tokens, over `text` (the statement, or a body in it).
@@ -377,7 +369,14 @@ impl Policy {
         let d = parser_dialect(scope.dialect);
         let tokens = match Tokenizer::new(d.as_ref(), text).tokenize() {
             Ok(tokens) => tokens,
-            Err(_) if self.allow_unparseable => return Ok(false),
+            Err(_) if self.allow_unparseable => {
+                // Unread text may still not hold a client command.
+                let starts_dot = text.lines().any(|l| l.trim_start().starts_with('.'));
+                if text.contains('\\') || starts_dot {
+                    self.refuse("client-command", sql)?;
+                }
+                return Ok(false);
+            }
             Err(e) => {
                 return Err(Refusal {
                     rule: "unparseable",
@@ -388,6 +387,20 @@ impl Policy {
                 });
             }
         };
+        // Commands of the command-line clients that run scripts: a backslash outside
+        // strings and comments; a `.` first on a line.
+        let mut line_start = true;
+        for t in &tokens {
+            match t {
+                Token::Whitespace(Whitespace::Newline | Whitespace::SingleLineComment { .. }) => {
+                    line_start = true
+                }
+                Token::Whitespace(_) => {}
+                Token::Backslash => self.refuse("client-command", sql)?,
+                Token::Period if line_start => self.refuse("client-command", sql)?,
+                _ => line_start = false,
+            }
+        }
         // Comments the server would run.
         if scope.dialect == Dialect::Mysql {
             for t in &tokens {
@@ -426,9 +439,7 @@ impl Policy {
                 };
                 match name.as_deref() {
                     Some(n) if SYNTAX_SETTINGS.contains(&n) => self.refuse("sql-mode", sql)?,
-                    Some("role" | "session_authorization") | None => {
-                        self.refuse("roles", sql)?
-                    }
+                    Some("role" | "session_authorization") | None => self.refuse("roles", sql)?,
                     Some(_) => {}
                 }
             }
@@ -520,9 +531,7 @@ impl Policy {
                         "autocommit" => self.refuse("transaction-control", sql)?,
                         "role" | "password" => self.refuse("roles", sql)?,
                         n if SYNTAX_SETTINGS.contains(&n) => self.refuse("sql-mode", sql)?,
-                        "character" if words.contains(&"set") => {
-                            self.refuse("sql-mode", sql)?
-                        }
+                        "character" if words.contains(&"set") => self.refuse("sql-mode", sql)?,
                         _ => {}
                     }
                 }
@@ -769,6 +778,20 @@ mod tests {
         }
     }
 
+    /// docs/policy.md lists every rule with its example, as RULES has them.
+    #[test]
+    fn the_docs_list_every_rule() {
+        let doc = include_str!("../../docs/policy.md");
+        for r in RULES {
+            let example = r.example.replace('|', "\\|").replace('\n', "\\n");
+            assert!(
+                doc.contains(&format!("| `{}` |", r.name)) && doc.contains(&example),
+                "docs/policy.md lacks rule {} or its example",
+                r.name
+            );
+        }
+    }
+
     #[test]
     fn every_forbidden_class_is_refused() {
         use Dialect::*;
@@ -830,7 +853,11 @@ mod tests {
                 "SELECT * FROM dblink('host=evil', 'select 1') AS t(a int)",
                 "remote",
             ),
-            (Postgres, "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw", "remote"),
+            (
+                Postgres,
+                "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw",
+                "remote",
+            ),
             (Postgres, "ALTER SYSTEM SET fsync = off", "alter-system"),
             (Postgres, "GRANT ALL ON users TO public", "privileges"),
             (Postgres, "REVOKE ALL ON users FROM public", "privileges"),
@@ -838,22 +865,38 @@ mod tests {
             (Postgres, "ALTER ROLE postgres WITH PASSWORD 'x'", "roles"),
             (Postgres, "SET ROLE postgres", "roles"),
             (Postgres, "SET SESSION AUTHORIZATION postgres", "roles"),
-            (Postgres, "SELECT set_config('role', 'postgres', false)", "roles"),
+            (
+                Postgres,
+                "SELECT set_config('role', 'postgres', false)",
+                "roles",
+            ),
             (
                 Postgres,
                 "SELECT pg_catalog.set_config('session_authorization', 'postgres', false)",
                 "roles",
             ),
-            (Postgres, "SELECT set_config(lower('ROLE'), 'postgres', false)", "roles"),
+            (
+                Postgres,
+                "SELECT set_config(lower('ROLE'), 'postgres', false)",
+                "roles",
+            ),
             (
                 Postgres,
                 "SELECT set_config('standard_conforming_strings', 'off', false)",
                 "sql-mode",
             ),
-            (Postgres, "SET standard_conforming_strings = off", "sql-mode"),
+            (
+                Postgres,
+                "SET standard_conforming_strings = off",
+                "sql-mode",
+            ),
             (Postgres, "SET client_encoding = 'SJIS'", "sql-mode"),
             (Postgres, "CREATE DATABASE other", "databases"),
-            (Postgres, "ALTER DATABASE other SET search_path = x", "databases"),
+            (
+                Postgres,
+                "ALTER DATABASE other SET search_path = x",
+                "databases",
+            ),
             (Postgres, "DROP DATABASE other", "databases"),
             (Postgres, "DROP SCHEMA public CASCADE", "databases"),
             (Postgres, "CREATE EXTENSION plpython3u", "extensions"),
@@ -898,7 +941,11 @@ mod tests {
                 "CREATE FUNCTION f() RETURNS int AS '/tmp/evil.so', 'f' LANGUAGE c",
                 "function-language",
             ),
-            (Postgres, "SELECT query_to_xml('SELECT 1', true, true, '')", "dynamic-sql"),
+            (
+                Postgres,
+                "SELECT query_to_xml('SELECT 1', true, true, '')",
+                "dynamic-sql",
+            ),
             (
                 Mysql,
                 "LOAD DATA INFILE '/etc/passwd' INTO TABLE users",
@@ -922,19 +969,39 @@ mod tests {
             ),
             (Mysql, "CREATE USER evil", "roles"),
             (Mysql, "SET PASSWORD FOR root = PASSWORD('x')", "roles"),
-            (Mysql, "SELECT 1 /*!INTO OUTFILE '/tmp/f' */", "executable-comment"),
-            (Mysql, "SELECT 'x' AS a /*M!100000 , 1 AS b */", "executable-comment"),
+            (
+                Mysql,
+                "SELECT 1 /*!INTO OUTFILE '/tmp/f' */",
+                "executable-comment",
+            ),
+            (
+                Mysql,
+                "SELECT 'x' AS a /*M!100000 , 1 AS b */",
+                "executable-comment",
+            ),
             (Mysql, "SET sql_mode = 'NO_BACKSLASH_ESCAPES'", "sql-mode"),
             (Mysql, "SET SESSION sql_mode = 'ANSI_QUOTES'", "sql-mode"),
             (Mysql, "SET @@session.sql_mode = 'ANSI'", "sql-mode"),
             (Mysql, "SET @@sql_mode := ''", "sql-mode"),
             (Mysql, "SET NAMES gbk", "sql-mode"),
             (Mysql, "SET CHARACTER SET big5", "sql-mode"),
-            (Mysql, "SET STATEMENT sql_mode = '' FOR SELECT 1", "sql-mode"),
+            (
+                Mysql,
+                "SET STATEMENT sql_mode = '' FOR SELECT 1",
+                "sql-mode",
+            ),
             (Mysql, "SET GLOBAL general_log = 1", "global-settings"),
-            (Mysql, "SET @@global.general_log_file = '/tmp/x'", "global-settings"),
+            (
+                Mysql,
+                "SET @@global.general_log_file = '/tmp/x'",
+                "global-settings",
+            ),
             (Mysql, "SET PERSIST max_connections = 1", "global-settings"),
-            (Mysql, "SET SESSION wait_timeout = 1, GLOBAL general_log = 1", "global-settings"),
+            (
+                Mysql,
+                "SET SESSION wait_timeout = 1, GLOBAL general_log = 1",
+                "global-settings",
+            ),
             (Mysql, "PREPARE s FROM @q", "dynamic-sql"),
             (Mysql, "EXECUTE IMMEDIATE 'SELECT 1'", "dynamic-sql"),
             (
@@ -942,7 +1009,11 @@ mod tests {
                 "CREATE PROCEDURE p() BEGIN SET sql_mode = ''; END",
                 "sql-mode",
             ),
-            (Mysql, "CREATE FUNCTION sys_exec RETURNS INT SONAME 'lib.so'", "function-language"),
+            (
+                Mysql,
+                "CREATE FUNCTION sys_exec RETURNS INT SONAME 'lib.so'",
+                "function-language",
+            ),
             (Mysql, "INSTALL SONAME 'ha_connect'", "extensions"),
             (
                 Sqlite,
@@ -950,6 +1021,9 @@ mod tests {
                 "transaction-control",
             ),
             (Sqlite, "this is not sql", "unparseable"),
+            (Sqlite, "SELECT 1;\n.shell touch /tmp/x", "client-command"),
+            (Sqlite, ".shell touch /tmp/x", "client-command"),
+            (Mysql, "SELECT 'a' \\! touch /tmp/x", "client-command"),
         ];
         for (dialect, sql, expected) in cases {
             assert_eq!(rule(*dialect, sql), Some(*expected), "{dialect:?}: {sql}");
@@ -970,7 +1044,10 @@ mod tests {
             ),
             (Dialect::Postgres, "INSERT INTO t (a) VALUES ($1)"),
             (Dialect::Postgres, "SELECT U&'d\\0061t\\+000061' AS s"),
-            (Dialect::Postgres, "SELECT set_config('search_path', 'public', true)"),
+            (
+                Dialect::Postgres,
+                "SELECT set_config('search_path', 'public', true)",
+            ),
             (
                 Dialect::Postgres,
                 "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$",
@@ -1011,6 +1088,17 @@ mod tests {
             Ok(())
         );
         assert_eq!(lenient.check(Dialect::Sqlite, "this is not sql"), Ok(()));
+        for (d, sql) in [
+            (Dialect::Postgres, "SELECT 'a' \\! touch /tmp/x"),
+            (Dialect::Sqlite, "not sql;\n.shell touch /tmp/x"),
+            (Dialect::Mysql, "SELECT 'unterminated \\! touch /tmp/x"),
+        ] {
+            assert_eq!(
+                lenient.check(d, sql).unwrap_err().rule,
+                "client-command",
+                "{sql}"
+            );
+        }
         let refusal = Policy::default()
             .check(Dialect::Postgres, "CREATE ROLE x")
             .unwrap_err();

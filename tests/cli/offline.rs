@@ -259,7 +259,7 @@ fn hard_values_become_safe_literals_on_every_dialect() {
 }
 
 /// Replaces what varies between runs and machines (times, component digests).
-fn normalize(script: &str) -> String {
+pub(crate) fn normalize(script: &str) -> String {
     let mut out = String::with_capacity(script.len());
     for line in script.lines() {
         let mut l = line.to_owned();
