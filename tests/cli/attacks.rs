@@ -78,10 +78,9 @@ fn marker(name: &str) -> PathBuf {
     path
 }
 
-/// An attack: a statement (with text parameters) and the rule that must refuse it.
+/// An attack: a statement and the rule that must refuse it.
 struct Attack {
     sql: String,
-    params: Vec<String>,
     query: bool,
     rule: &'static str,
     /// A file the attack would create if it ran.
@@ -91,7 +90,6 @@ struct Attack {
 fn attack(sql: &str, rule: &'static str) -> Attack {
     Attack {
         sql: sql.to_owned(),
-        params: Vec::new(),
         query: false,
         rule,
         creates: None,
@@ -263,12 +261,11 @@ fn attacks(target: Target) -> Vec<Attack> {
 
 /// The guest: a canary table, then the attack (trapping when it is refused).
 fn attack_revision(target: Target, a: &Attack, on_error: OnError) -> Vec<u8> {
-    let params: Vec<&str> = a.params.iter().map(String::as_str).collect();
     let insert = format!("INSERT INTO canary (v) VALUES ({})", target.mark(1));
     let call = if a.query {
-        Call::Query(&a.sql, &params)
+        Call::Query(&a.sql, &[])
     } else {
-        Call::Execute(&a.sql, &params)
+        Call::Execute(&a.sql, &[])
     };
     calling(
         "atk1",

@@ -3,6 +3,17 @@
 
 use std::path::Path;
 
+/// `cabi_realloc` for the guests here: a bump allocator from `$heap` (align up, hand
+/// out, never free).
+const ALLOCATOR: &str = r#"  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr
+      (i32.and
+        (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+        (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $heap (i32.add (local.get $ptr) (local.get 3)))
+    (local.get $ptr))"#;
+
 /// Instructions a guest runs after its first op.
 pub const TRAP: &str = "(unreachable)";
 pub const LOOP_FOREVER: &str = "(loop $spin (br $spin))";
@@ -53,15 +64,7 @@ pub fn statements(ups: &[&str], downs: &[&str], after: &str) -> Vec<u8> {
   (global $heap (mut i32) (i32.const 1048576))
   (global $count (mut i32) (i32.const 0))
 {data}
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $ptr i32)
-    ;; A bump allocator: align up, hand out, never free.
-    (local.set $ptr
-      (i32.and
-        (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
-        (i32.sub (i32.const 0) (local.get 2))))
-    (global.set $heap (i32.add (local.get $ptr) (local.get 3)))
-    (local.get $ptr))
+{ALLOCATOR}
   (func $deep (param i32) (result i32)
     (i32.add (call $deep (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
   (func (export "upgrade") (result i32)
@@ -198,14 +201,7 @@ pub fn calls(ups: &[(Call, OnError)]) -> Vec<u8> {
   (memory (export "memory") 32)
   (global $heap (mut i32) (i32.const 1048576))
 {data}
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $ptr i32)
-    (local.set $ptr
-      (i32.and
-        (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
-        (i32.sub (i32.const 0) (local.get 2))))
-    (global.set $heap (i32.add (local.get $ptr) (local.get 3)))
-    (local.get $ptr))
+{ALLOCATOR}
   (func (export "upgrade") (result i32)
 {code}
     (i32.store8 (i32.const 524544) (i32.const 0))
