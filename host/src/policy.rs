@@ -78,13 +78,13 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         name: "server-files",
-        refuses: "reading or writing the server's files or running its programs: COPY to/from a file or PROGRAM, LOAD DATA, INTO OUTFILE/DUMPFILE, VACUUM INTO, DATA/INDEX DIRECTORY, ENGINE=CONNECT, and pg_read_file, pg_read_binary_file, pg_ls_*dir, pg_stat_file, lo_import, lo_export, load_extension, LOAD_FILE",
+        refuses: "reading or writing the server's files or running its programs: COPY to/from a file or PROGRAM, LOAD DATA, INTO OUTFILE/DUMPFILE, VACUUM INTO, DATA/INDEX DIRECTORY, ENGINE=CONNECT, CREATE TABLESPACE, and pg_read_file, pg_read_binary_file, pg_ls_*dir, pg_stat_file, lo_import, lo_export, load_extension, LOAD_FILE, and the sqlite3 shell's readfile, writefile, edit, fsdir, zipfile",
         dialect: Dialect::Postgres,
         example: "SELECT pg_read_file('/etc/passwd')",
     },
     Rule {
         name: "remote",
-        refuses: "connections to other servers: dblink*, CREATE SERVER / FOREIGN DATA WRAPPER / USER MAPPING, IMPORT FOREIGN SCHEMA, ENGINE=FEDERATED",
+        refuses: "connections to other servers: dblink*, CREATE SERVER / SUBSCRIPTION / FOREIGN DATA WRAPPER / USER MAPPING, IMPORT FOREIGN SCHEMA, ENGINE=FEDERATED",
         dialect: Dialect::Postgres,
         example: "SELECT * FROM dblink('host=elsewhere', 'SELECT 1') AS t(a int)",
     },
@@ -93,6 +93,12 @@ pub const RULES: &[Rule] = &[
         refuses: "PostgreSQL's ALTER SYSTEM",
         dialect: Dialect::Postgres,
         example: "ALTER SYSTEM SET fsync = off",
+    },
+    Rule {
+        name: "server-admin",
+        refuses: "administering the server: ending or cancelling other sessions, reloading its configuration, replication slots and WAL switches (pg_terminate_backend, pg_cancel_backend, pg_reload_conf, …), MySQL KILL, SHUTDOWN, FLUSH, PURGE, RESET, CHANGE MASTER",
+        dialect: Dialect::Postgres,
+        example: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
     },
     Rule {
         name: "global-settings",
@@ -126,7 +132,7 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         name: "databases",
-        refuses: "CREATE/ALTER/DROP DATABASE, DROP SCHEMA",
+        refuses: "CREATE/ALTER/DROP DATABASE, DROP SCHEMA, and MySQL's USE (which would move the ledger writes to another database)",
         dialect: Dialect::Postgres,
         example: "DROP DATABASE other",
     },
@@ -150,7 +156,7 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         name: "client-command",
-        refuses: "text that the databases' command-line clients run as their own commands when a --sql script is fed to them: a backslash outside strings and comments (psql's and mariadb's \\! runs a shell command), a line starting with `.` (sqlite3's .shell). Checked even with allow-unparseable",
+        refuses: "text that the databases' command-line clients run as their own commands when a --sql script is fed to them: a backslash outside strings and comments (psql's and mariadb's \\! runs a shell command), a line starting with `.` (sqlite3's .shell), a statement starting with a mariadb client command (system, source, delimiter, pager, tee, …). Checked even with allow-unparseable",
         dialect: Dialect::Postgres,
         example: "SELECT 1 \\! touch /tmp/x",
     },
@@ -210,6 +216,57 @@ const FILE_FUNCTIONS: &[&str] = &[
     "lo_export",
     "load_extension",
     "load_file",
+    // The sqlite3 shell's own functions, live when a --sql script is fed to it.
+    "readfile",
+    "writefile",
+    "fsdir",
+    "zipfile",
+];
+
+/// Functions whose names are common words: refused only as calls.
+const FILE_CALLS: &[&str] = &["edit"];
+
+/// Server administration: other sessions, configuration reloads, replication.
+const ADMIN_FUNCTIONS: &[&str] = &[
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_create_restore_point",
+    "pg_replication_origin_create",
+    "pg_create_logical_replication_slot",
+    "pg_create_physical_replication_slot",
+];
+
+/// The mariadb/mysql client's own commands, which it runs when one starts a statement
+/// of a script (`system` runs a shell command).
+const MYSQL_CLIENT_COMMANDS: &[&str] = &[
+    "system",
+    "source",
+    "pager",
+    "nopager",
+    "tee",
+    "notee",
+    "delimiter",
+    "connect",
+    "charset",
+    "edit",
+    "ego",
+    "go",
+    "rehash",
+    "prompt",
+    "warnings",
+    "nowarning",
+    "status",
+    "exit",
+    "quit",
+    "help",
+    "clear",
+    "print",
+    "query_attributes",
+    "resetconnection",
 ];
 
 /// Functions that run a query given as text.
@@ -371,8 +428,18 @@ impl Policy {
             Ok(tokens) => tokens,
             Err(_) if self.allow_unparseable => {
                 // Unread text may still not hold a client command.
-                let starts_dot = text.lines().any(|l| l.trim_start().starts_with('.'));
-                if text.contains('\\') || starts_dot {
+                let starts_client = text.lines().any(|l| {
+                    let l = l.trim_start();
+                    let first = l
+                        .split(|c: char| !c.is_ascii_alphabetic() && c != '_')
+                        .next()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    l.starts_with('.')
+                        || (scope.dialect == Dialect::Mysql
+                            && MYSQL_CLIENT_COMMANDS.contains(&first.as_str()))
+                });
+                if text.contains('\\') || starts_client {
                     self.refuse("client-command", sql)?;
                 }
                 return Ok(false);
@@ -422,8 +489,13 @@ impl Policy {
         for (i, token) in t.iter().enumerate() {
             let Some(w) = token.word() else { continue };
             let next = at(i + 1);
-            if FILE_FUNCTIONS.contains(&w) {
+            if FILE_FUNCTIONS.contains(&w)
+                || (FILE_CALLS.contains(&w) && t.get(i + 1) == Some(&T::LParen))
+            {
                 self.refuse("server-files", sql)?;
+            }
+            if ADMIN_FUNCTIONS.contains(&w) {
+                self.refuse("server-admin", sql)?;
             }
             if w.starts_with("dblink") {
                 self.refuse("remote", sql)?;
@@ -541,6 +613,16 @@ impl Policy {
             }
             "start" if second == "transaction" => self.refuse("transaction-control", sql)?,
             "grant" | "revoke" => self.refuse("privileges", sql)?,
+            "rename" if second == "user" => self.refuse("roles", sql)?,
+            "use" if scope.dialect == Dialect::Mysql => self.refuse("databases", sql)?,
+            "kill" | "shutdown" | "flush" | "purge" | "reset" | "change"
+                if scope.dialect == Dialect::Mysql =>
+            {
+                self.refuse("server-admin", sql)?
+            }
+            w if scope.dialect == Dialect::Mysql && MYSQL_CLIENT_COMMANDS.contains(&w) => {
+                self.refuse("client-command", sql)?
+            }
             "attach" | "detach" => self.refuse("attach", sql)?,
             "copy" if has("program") || !(has("stdin") || has("stdout")) => {
                 self.refuse("server-files", sql)?
@@ -560,7 +642,7 @@ impl Policy {
                     (_, "role" | "user" | "group") => self.refuse("roles", sql)?,
                     (_, "database") => self.refuse("databases", sql)?,
                     ("drop", "schema") => self.refuse("databases", sql)?,
-                    ("create", "server") => self.refuse("remote", sql)?,
+                    ("create", "server" | "subscription") => self.refuse("remote", sql)?,
                     ("create", "language") => self.refuse("function-language", sql)?,
                     ("create", "tablespace") => self.refuse("server-files", sql)?,
                     ("create", "function" | "procedure" | "aggregate" | "trigger" | "event") => {
@@ -1024,6 +1106,25 @@ mod tests {
             (Sqlite, "SELECT 1;\n.shell touch /tmp/x", "client-command"),
             (Sqlite, ".shell touch /tmp/x", "client-command"),
             (Mysql, "SELECT 'a' \\! touch /tmp/x", "client-command"),
+            (Mysql, "system touch /tmp/x", "client-command"),
+            (Mysql, "SELECT 1;\nsource /tmp/evil.sql", "client-command"),
+            (Mysql, "USE mysql", "databases"),
+            (Mysql, "KILL 12", "server-admin"),
+            (Mysql, "SHUTDOWN", "server-admin"),
+            (Mysql, "RENAME USER a TO b", "roles"),
+            (Postgres, "SELECT pg_reload_conf()", "server-admin"),
+            (
+                Postgres,
+                "CREATE SUBSCRIPTION s CONNECTION 'host=elsewhere' PUBLICATION p",
+                "remote",
+            ),
+            (Sqlite, "SELECT writefile('/tmp/x', 'data')", "server-files"),
+            (Sqlite, "SELECT edit('x', 'vi')", "server-files"),
+            (
+                Sqlite,
+                "CREATE VIRTUAL TABLE temp.z USING zipfile('/tmp/x.zip')",
+                "server-files",
+            ),
         ];
         for (dialect, sql, expected) in cases {
             assert_eq!(rule(*dialect, sql), Some(*expected), "{dialect:?}: {sql}");
@@ -1057,6 +1158,10 @@ mod tests {
                 "CREATE TRIGGER t BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch()",
             ),
             (Dialect::Postgres, "UPDATE t SET names = 'x', global = 1"),
+            (
+                Dialect::Sqlite,
+                "UPDATE posts SET edit = 1 WHERE status = 'draft'",
+            ),
             (
                 Dialect::Mysql,
                 "UPDATE users SET email = LOWER(email) WHERE id = ?",
@@ -1092,6 +1197,7 @@ mod tests {
             (Dialect::Postgres, "SELECT 'a' \\! touch /tmp/x"),
             (Dialect::Sqlite, "not sql;\n.shell touch /tmp/x"),
             (Dialect::Mysql, "SELECT 'unterminated \\! touch /tmp/x"),
+            (Dialect::Mysql, "SELECT 'unterminated;\nsystem touch /tmp/x"),
         ] {
             assert_eq!(
                 lenient.check(d, sql).unwrap_err().rule,

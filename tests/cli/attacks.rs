@@ -137,6 +137,14 @@ fn attacks(target: Target) -> Vec<Attack> {
                     )
                     .creating(shell)
                 },
+                {
+                    let written = marker("writefile");
+                    attack(
+                        &format!("SELECT writefile('{}', 'x')", written.display()),
+                        "server-files",
+                    )
+                    .creating(written)
+                },
             ]
         }
         Target::Postgres => {
@@ -246,6 +254,15 @@ fn attacks(target: Target) -> Vec<Attack> {
                 ),
                 attack("CREATE USER intruder", "roles"),
                 attack("SET autocommit = 1", "transaction-control"),
+                attack("USE mysql", "databases"),
+                {
+                    let system = marker("system");
+                    attack(
+                        &format!("system touch {}", system.display()),
+                        "client-command",
+                    )
+                    .creating(system)
+                },
                 {
                     let shell = marker("shell");
                     attack(
@@ -349,6 +366,10 @@ const PAYLOADS: &[&str] = &[
 fn scripts_are_as_safe_as_online(target: Target) {
     let insert = format!("INSERT INTO canary (v) VALUES ({})", target.mark(1));
     let payloads: Vec<[&str; 1]> = PAYLOADS.iter().map(|v| [*v]).collect();
+    let quoted = format!(
+        "INSERT INTO canary (v) VALUES ('it''s ? -- not a comment'), ({})",
+        target.mark(1)
+    );
     let guest = |attack: Option<&str>| {
         let mut ups: Vec<(Call, OnError)> = vec![(
             Call::Execute("CREATE TABLE canary (v VARCHAR(200))", &[]),
@@ -360,6 +381,8 @@ fn scripts_are_as_safe_as_online(target: Target) {
         for v in &payloads {
             ups.push((Call::Execute(&insert, v), OnError::Trap));
         }
+        // The guest's own escaped quote, and a `?` inside its string, stay as written.
+        ups.push((Call::Execute(&quoted, &["p"]), OnError::Trap));
         calling("atk1", &[], &ups)
     };
     let render = |component: &[u8]| {
@@ -392,6 +415,7 @@ fn scripts_are_as_safe_as_online(target: Target) {
         let mut stored = rows(&p, &db, "SELECT v FROM canary");
         stored.sort();
         let mut expected: Vec<String> = PAYLOADS.iter().map(|v| v.to_string()).collect();
+        expected.extend(["it's ? -- not a comment".to_owned(), "p".to_owned()]);
         expected.sort();
         assert_eq!(stored, expected, "{target:?}");
         if let Some(file) = &a.creates {

@@ -137,7 +137,8 @@ fn packed(id: &str, down: &[&str], component: &[u8]) -> Vec<u8> {
 pub enum Call<'a> {
     /// `execute(sql, params)`, each param a text value.
     Execute(&'a str, &'a [&'a str]),
-    /// `query(sql, params)`, each param a text value (the cursor is left to the host).
+    /// `query(sql, params)`, each param a text value; one batch of rows is read (the
+    /// cursor is left to the host to close).
     Query(&'a str, &'a [&'a str]),
 }
 
@@ -192,12 +193,20 @@ pub fn calls(ups: &[(Call, OnError)]) -> Vec<u8> {
         if *on_error == OnError::Trap {
             code.push_str("    (if (i32.load8_u (i32.const 524288)) (then (unreachable)))\n");
         }
+        if function == "$query" {
+            // A cursor came back (result<own<cursor>, error>: the handle at +4): read
+            // one batch, so that the query really runs.
+            code.push_str(
+                "    (if (i32.eqz (i32.load8_u (i32.const 524288))) (then (call $next (i32.load (i32.const 524292)) (i32.const 100) (i32.const 524800))))\n",
+            );
+        }
     }
     assert!(offset < 524288, "statements too long for the WAT guest");
     let wat = format!(
         r#"(module
   (import "retort:migration/op@0.1.0" "execute" (func $execute (param i32 i32 i32 i32 i32)))
   (import "retort:migration/op@0.1.0" "query" (func $query (param i32 i32 i32 i32 i32)))
+  (import "retort:migration/op@0.1.0" "[method]cursor.next" (func $next (param i32 i32 i32)))
   (memory (export "memory") 32)
   (global $heap (mut i32) (i32.const 1048576))
 {data}
