@@ -464,6 +464,15 @@ impl Policy {
                 }
                 Token::Whitespace(_) => {}
                 Token::Backslash => self.refuse("client-command", sql)?,
+                // `$1$…$1$` is a string to sqlparser and a parameter to PostgreSQL.
+                Token::DollarQuotedString(d)
+                    if d.tag
+                        .as_deref()
+                        .is_some_and(|t| t.starts_with(|c: char| c.is_ascii_digit())) =>
+                {
+                    line_start = false;
+                    self.refuse("unparseable", sql)?
+                }
                 Token::Period if line_start => self.refuse("client-command", sql)?,
                 _ => line_start = false,
             }
@@ -1103,6 +1112,11 @@ mod tests {
                 "transaction-control",
             ),
             (Sqlite, "this is not sql", "unparseable"),
+            (
+                Postgres,
+                "SELECT $1$, pg_read_file('/etc/passwd'), $1$",
+                "unparseable",
+            ),
             (Sqlite, "SELECT 1;\n.shell touch /tmp/x", "client-command"),
             (Sqlite, ".shell touch /tmp/x", "client-command"),
             (Mysql, "SELECT 'a' \\! touch /tmp/x", "client-command"),
@@ -1212,6 +1226,34 @@ mod tests {
             refusal.to_string(),
             "statement refused by rule `roles`: CREATE ROLE x"
         );
+    }
+
+    /// The DDL the host renders around a guest's DEFAULT or CHECK expression passes the
+    /// token rules; the host's own DDL forms pass.
+    #[test]
+    fn rendered_ddl_is_checked_on_its_tokens() {
+        let p = Policy::default();
+        let refused = p.check_rendered(
+            Dialect::Postgres,
+            "ALTER TABLE \"t\" ADD COLUMN \"c\" TEXT DEFAULT (pg_read_file('/etc/passwd'))",
+        );
+        assert_eq!(refused.unwrap_err().rule, "server-files");
+        for (d, sql) in [
+            (
+                Dialect::Mysql,
+                "ALTER TABLE `t` MODIFY COLUMN `c` VARCHAR(10) NOT NULL DEFAULT ('x') COMMENT 'a'",
+            ),
+            (
+                Dialect::Postgres,
+                "ALTER TABLE \"user\" ALTER COLUMN \"global\" SET DEFAULT ('names')",
+            ),
+            (
+                Dialect::Sqlite,
+                "CREATE TABLE \"database\" (\n    \"id\" INTEGER PRIMARY KEY,\n    \"engine\" TEXT\n)",
+            ),
+        ] {
+            assert_eq!(p.check_rendered(d, sql), Ok(()), "{sql}");
+        }
     }
 
     #[test]
