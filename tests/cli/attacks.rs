@@ -530,12 +530,15 @@ fn database_time_is_bounded(target: Target, statement: &str) {
     let started = Instant::now();
     let err = p.fails(&["--lock-timeout", "1", "upgrade", "head"], 1);
     let took = started.elapsed();
+    eprintln!("{target:?}: a 2 s limit ended the run after {took:?}");
     assert!(
         err.contains("the wall-clock limit of 2 s per call ran out"),
         "{target:?}: {err}"
     );
-    // The statement asks for 30 s (or forever); the run ends well before.
-    assert!(took < Duration::from_secs(12), "{target:?} took {took:?}");
+    // The statement asks for 30 s (or forever); the statement is cancelled at the
+    // limit (measured here: about 2.05 s in all, before the servers' own per-statement
+    // cap of 3 s), so the run ends within 2 s of it plus the process's start.
+    assert!(took < Duration::from_secs(6), "{target:?} took {took:?}");
     assert!(!tables(&p, &db).contains(&"canary".to_string()) || target == Target::MySql);
     // The next command works as usual.
     let out = p.run(&["current"]);
