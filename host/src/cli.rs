@@ -1018,15 +1018,6 @@ async fn migrate(
     } = run;
     let history = History::load(&config.components_dir())?;
     let backend = connect(config, url, lock_secs).await?;
-    let problems = integrity::check_applied(&history, &backend.applied_digests().await?);
-    if !problems.is_empty() && !allow_modified && !dry_run {
-        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        return Err(anyhow::anyhow!(
-            "applied revisions changed since they ran; refusing to go on (review, then pass --allow-modified):\n{}",
-            list.join("\n")
-        )
-        .into());
-    }
     let log = guest_log();
     let progress = Box::new(
         |step: &Step, rev: &revision::Revision, done: Option<&Applied>| match done {
@@ -1051,14 +1042,8 @@ async fn migrate(
     let mut migrator = Migrator::new(config, &history, &backend, log, progress)?;
     migrator.transaction = transaction;
     migrator.sandbox = migrator.sandbox.with_backtraces(verbose);
-    if !dry_run {
-        for warning in backend
-            .check_privileges(config.file.policy.require_least_privilege)
-            .await?
-        {
-            eprintln!("warning: {warning}");
-        }
-    }
+    migrator.allow_modified = allow_modified;
+    migrator.warn = Box::new(|warning| eprintln!("warning: {warning}"));
     let plan = migrator.plan(direction, target).await?;
     if dry_run {
         if json_out {
@@ -1079,14 +1064,8 @@ async fn migrate(
             heads.join(", ")
         }
     };
-    if plan.steps.is_empty() {
-        eprintln!("nothing to do: the database is at {}", at(&plan.start));
-        backend.close().await;
-        if json_out {
-            println!("[]");
-        }
-        return Ok(());
-    }
+    let planned = !plan.steps.is_empty();
+    let start = plan.start.clone();
     let result = migrator.migrate(plan).await;
     let applied = match result {
         Ok(applied) => applied,
@@ -1095,7 +1074,9 @@ async fn migrate(
             return Err(e.into());
         }
     };
-    if applied.is_empty() {
+    if !planned {
+        eprintln!("nothing to do: the database is at {}", at(&start));
+    } else if applied.is_empty() {
         let heads = backend.heads().await?;
         eprintln!(
             "nothing to do: another deployer got there first; the database is at {}",

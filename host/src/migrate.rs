@@ -29,6 +29,14 @@ pub enum MigrateError {
     },
     #[error(transparent)]
     Step(Box<StepFailure>),
+    /// Applied revisions whose component changed since they ran (integrity gate).
+    #[error(
+        "applied revisions changed since they ran; refusing to go on (review, then pass --allow-modified):\n{}",
+        .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Modified {
+        problems: Vec<crate::integrity::Problem>,
+    },
     /// Another deployer changed the ledger while this run waited for the lock.
     #[error("another deployer changed the database while this run waited for the migration lock (it is now at {}); nothing more was done", if .now.is_empty() { "base".to_owned() } else { .now.join(", ") })]
     Moved {
@@ -214,7 +222,12 @@ impl History {
 /// Called before and after each step.
 pub type Progress = Box<dyn Fn(&Step, &Revision, Option<&Applied>) + Send + Sync>;
 
-/// Runs plans against one database.
+/// Runs plans against one database. Every gate is here, so that whoever embeds the
+/// library gets them: [`Migrator::migrate`] refuses changed applied components (unless
+/// `allow_modified`) and a role with dangerous privileges when the policy requires least
+/// privilege (else it warns through `warn`), then takes the lock per transaction,
+/// re-plans when another deployer moved the ledger, records failures, and runs every
+/// revision within the sandbox's limits and the SQL policy.
 pub struct Migrator<'a> {
     pub policy: std::sync::Arc<crate::policy::Policy>,
     pub history: &'a History,
@@ -223,6 +236,10 @@ pub struct Migrator<'a> {
     pub log: LogSink,
     pub progress: Progress,
     pub transaction: TransactionMode,
+    /// Run even though an applied revision's component changed since it ran.
+    pub allow_modified: bool,
+    /// Where warnings go (a role with dangerous privileges); nowhere by default.
+    pub warn: Box<dyn Fn(&str) + Send + Sync>,
 }
 
 impl<'a> Migrator<'a> {
@@ -243,7 +260,28 @@ impl<'a> Migrator<'a> {
             log,
             progress,
             transaction: TransactionMode::PerRevision,
+            allow_modified: false,
+            warn: Box::new(|_| {}),
         })
+    }
+
+    /// The gates before anything runs: applied components unchanged (unless
+    /// `allow_modified`), and the role's privileges (refused with `[policy]
+    /// require-least-privilege`, else a warning).
+    async fn gates(&self) -> Result<(), MigrateError> {
+        let problems =
+            crate::integrity::check_applied(self.history, &self.backend.applied_digests().await?);
+        if !problems.is_empty() && !self.allow_modified {
+            return Err(MigrateError::Modified { problems });
+        }
+        for warning in self
+            .backend
+            .check_privileges(self.policy.require_least_privilege)
+            .await?
+        {
+            (self.warn)(&warning);
+        }
+        Ok(())
     }
 
     /// What `upgrade target` or `downgrade target` would run, from the ledger as it is.
@@ -276,11 +314,16 @@ impl<'a> Migrator<'a> {
         })
     }
 
-    /// Carries out a plan, planning again when another deployer moved the ledger while
+    /// Carries out a plan after the gates ([`Migrator`]), planning again when another
+    /// deployer moved the ledger while
     /// this run waited for the lock: an upgrade goes on to the same target heads from
     /// where the database is now (often: nothing left to do); a downgrade stops and says
     /// so.
     pub async fn migrate(&self, plan: Plan) -> Result<Vec<Applied>, MigrateError> {
+        self.gates().await?;
+        if plan.steps.is_empty() {
+            return Ok(Vec::new());
+        }
         let graph = &self.history.graph;
         let Plan {
             mut start,

@@ -903,6 +903,45 @@ fn verify_finds_applied_revisions_that_changed() {
     assert_eq!(p.db().heads(), ["c"]);
 }
 
+/// The gates live in the library: an application that embeds `retort` and never runs
+/// the CLI still gets the refusal of changed applied components.
+#[test]
+fn an_embedder_gets_the_integrity_gate() {
+    use retort::migrate::{History, MigrateError, Migrator};
+    let p = wat_project(&[("a", &[], "ta")]);
+    p.ok(&["upgrade", "head"]);
+    p.write_component("a.wasm", &wat_guest::revision("a", &[], "other", ""));
+    p.write_component("b.wasm", &wat_guest::revision("b", &["a"], "tb", ""));
+    let config = retort::config::Config::load(&p.path().join("retort.toml")).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let refused = rt.block_on(async {
+        let history = History::load(&config.components_dir()).unwrap();
+        let url = config.database_url(None).unwrap();
+        let backend = retort::backend::Backend::connect(&url).await.unwrap();
+        let log: retort::ops::LogSink = std::sync::Arc::new(|_, _, _| {});
+        let migrator =
+            Migrator::new(&config, &history, &backend, log, Box::new(|_, _, _| {})).unwrap();
+        let plan = migrator
+            .plan(retort::graph::Direction::Up, "head")
+            .await
+            .unwrap();
+        let refused = migrator.migrate(plan.clone()).await;
+        assert!(
+            matches!(&refused, Err(MigrateError::Modified { problems }) if problems.len() == 1),
+            "{:?}",
+            refused.as_ref().err().map(|e| e.to_string())
+        );
+        backend.close().await;
+        refused.is_err()
+    });
+    assert!(refused);
+    assert_eq!(p.db().heads(), ["a"]);
+    assert!(!p.db().tables().contains(&"tb".to_string()));
+}
+
 #[test]
 fn the_sum_file_catches_unreviewed_components() {
     let p = wat_project(&[("a", &[], "ta")]);
