@@ -747,9 +747,9 @@ impl Backend {
             Pool::MySql(p) => sqlx::query_as(sql).fetch_optional(p).await.map_err(err)?,
         };
         Ok(row.and_then(|(revision, direction, status, detail)| {
-            (status == "failed").then_some(Failure {
+            (status == Status::Failed.as_str()).then(|| Failure {
                 revision,
-                direction,
+                direction: Movement::parse(&direction),
                 detail,
             })
         }))
@@ -773,14 +773,14 @@ impl Backend {
             Pool::MySql(p) => sqlx::query_as(sql).fetch_all(p).await.map_err(err)?,
         };
         for (revision, direction, sha256) in rows {
-            match direction.as_str() {
-                "up" => {
+            match Movement::parse(&direction) {
+                Some(Movement::Up) => {
                     applied.insert(revision, sha256);
                 }
-                "down" => {
+                Some(Movement::Down) => {
                     applied.remove(&revision);
                 }
-                _ => {}
+                Some(Movement::Stamp) | None => {}
             }
         }
         Ok(applied)
@@ -1156,8 +1156,8 @@ impl Backend {
         );
         let entry = LogEntry {
             revision: if heads.is_empty() { "base" } else { &heads[0] },
-            direction: "stamp",
-            status: "done",
+            direction: Movement::Stamp,
+            status: Status::Done,
             sha256: "",
             message: &message,
             detail: "",
@@ -1176,19 +1176,64 @@ impl Backend {
     }
 }
 
+/// What a `retort_log` row did (its `direction` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Movement {
+    Up,
+    Down,
+    Stamp,
+}
+
+impl Movement {
+    /// The ledger's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Movement::Up => "up",
+            Movement::Down => "down",
+            Movement::Stamp => "stamp",
+        }
+    }
+
+    /// Reads the ledger's spelling (`None` for anything else: a row Retort did not write).
+    pub fn parse(s: &str) -> Option<Movement> {
+        [Movement::Up, Movement::Down, Movement::Stamp]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// How a `retort_log` row ended (its `status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Done,
+    Failed,
+}
+
+impl Status {
+    /// The ledger's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// A failed revision the ledger remembers (MariaDB/MySQL).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Failure {
     pub revision: String,
-    /// `up` or `down`.
-    pub direction: String,
+    /// What failed: an upgrade or a downgrade (`None`: a row Retort did not write).
+    pub direction: Option<Movement>,
     pub detail: String,
 }
 
 impl Failure {
     /// `upgrade` or `downgrade`.
     pub fn verb(&self) -> &'static str {
-        if self.direction == "down" {
+        if self.direction == Some(Movement::Down) {
             "downgrade"
         } else {
             "upgrade"
@@ -1199,10 +1244,8 @@ impl Failure {
 /// What the ledger records for one step.
 pub struct LogEntry<'a> {
     pub revision: &'a str,
-    /// `up`, `down` or `stamp`.
-    pub direction: &'a str,
-    /// `done` or `failed`.
-    pub status: &'a str,
+    pub direction: Movement,
+    pub status: Status,
     pub sha256: &'a str,
     pub message: &'a str,
     /// For a failure: the error and the op it stopped at.
@@ -1235,7 +1278,7 @@ pub async fn write_ledger(
     dialect: Dialect,
     entry: &LogEntry<'_>,
 ) -> Result<(), sqlx::Error> {
-    if entry.status != "failed" {
+    if entry.status != Status::Failed {
         tx.run("DELETE FROM retort_version").await?;
         for head in entry.heads {
             let sql = format!(
@@ -1252,8 +1295,8 @@ pub async fn write_ledger(
     );
     let values = [
         entry.revision,
-        entry.direction,
-        entry.status,
+        entry.direction.as_str(),
+        entry.status.as_str(),
         entry.sha256,
         entry.message,
         entry.detail,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::backend::{self, Backend, BackendError, LogEntry, Tx};
+use crate::backend::{self, Backend, BackendError, LogEntry, Movement, Status, Tx};
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::graph::{self, Direction, Graph, GraphError, Step};
@@ -195,6 +195,15 @@ pub enum StepError {
     Backend(#[from] BackendError),
 }
 
+impl From<Direction> for Movement {
+    fn from(d: Direction) -> Movement {
+        match d {
+            Direction::Up => Movement::Up,
+            Direction::Down => Movement::Down,
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Applied {
@@ -383,10 +392,7 @@ impl<'a> Migrator<'a> {
             (self.progress)(step, rev, None);
             let started = std::time::Instant::now();
             let started_at = backend::now();
-            let direction = match step.direction {
-                Direction::Up => "up",
-                Direction::Down => "down",
-            };
+            let direction = Movement::from(step.direction);
             let outside = !rev.meta.transactional;
             let fail = |source: StepError, state: Option<OpState>, applied: &[Applied]| {
                 let failed_op = state.as_ref().and_then(|s| s.failed_op.clone());
@@ -477,7 +483,7 @@ impl<'a> Migrator<'a> {
                 let entry = LogEntry {
                     revision: &step.revision,
                     direction,
-                    status: "failed",
+                    status: Status::Failed,
                     sha256: &rev.sha256,
                     message: &rev.meta.message,
                     detail: &detail,
@@ -499,7 +505,7 @@ impl<'a> Migrator<'a> {
             let entry = LogEntry {
                 revision: &step.revision,
                 direction,
-                status: "done",
+                status: Status::Done,
                 sha256: &rev.sha256,
                 message: &rev.meta.message,
                 detail: "",
@@ -684,11 +690,8 @@ pub async fn render_script(
         let next = graph::heads_after(graph, &heads, step);
         let entry = LogEntry {
             revision: &step.revision,
-            direction: match step.direction {
-                Direction::Up => "up",
-                Direction::Down => "down",
-            },
-            status: "done",
+            direction: step.direction.into(),
+            status: Status::Done,
             sha256: &rev.sha256,
             message: &rev.meta.message,
             detail: "",
@@ -753,8 +756,8 @@ pub async fn render_stamp(dialect: Dialect, heads: &[String]) -> Result<String, 
     );
     let entry = LogEntry {
         revision: heads.first().map_or("base", String::as_str),
-        direction: "stamp",
-        status: "done",
+        direction: Movement::Stamp,
+        status: Status::Done,
         sha256: "",
         message: &message,
         detail: "",
