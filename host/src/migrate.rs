@@ -135,6 +135,7 @@ fn step_message(f: &StepFailure) -> String {
     let limit = match source {
         StepError::Call(call) => call
             .trap_summary()
+            .filter(|t| t.contains(" limit "))
             .map(|t| format!(": {t}"))
             .unwrap_or_default(),
         _ => String::new(),
@@ -151,13 +152,13 @@ fn step_message(f: &StepFailure) -> String {
         )
     } else if *outside {
         format!(
-            "revision {revision} failed to {direction}; it runs outside a transaction, so what it \
+            "revision {revision} failed to {direction}{limit}; it runs outside a transaction, so what it \
              did before the failure remains (recorded in retort_log; upgrade refuses until \
              `retort stamp` records the state)"
         )
     } else if *dialect == Dialect::Mysql {
         format!(
-            "revision {revision} failed to {direction}; MariaDB/MySQL commit DDL as it runs, so \
+            "revision {revision} failed to {direction}{limit}; MariaDB/MySQL commit DDL as it runs, so \
              statements before the failure may remain (recorded in retort_log; upgrade refuses \
              until `retort stamp` records the state)"
         )
