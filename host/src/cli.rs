@@ -81,7 +81,7 @@ pub enum Command {
         depends_on: Vec<String>,
         /// The source's language.
         #[arg(long, value_enum, default_value = "rust")]
-        lang: crate::lang::Lang,
+        lang: crate::build::Lang,
     },
     /// Write a revision that merges two or more heads.
     Merge {
@@ -1110,7 +1110,10 @@ fn init(dir: &Path) -> Result<(), Failure> {
     let versions = dir.join("migrations/versions");
     std::fs::create_dir_all(&versions)?;
     std::fs::write(&config_path, config::template(&spec))?;
-    std::fs::write(dir.join("migrations/script.rs.tmpl"), build::TEMPLATE)?;
+    std::fs::write(
+        dir.join("migrations/script.rs.tmpl"),
+        build::toolchain::rust::TEMPLATE,
+    )?;
     std::fs::write(dir.join(".gitignore"), ".retort/\n*.db\n")?;
     eprintln!("Creating {} ... done", config_path.display());
     eprintln!("Creating {} ... done", versions.display());

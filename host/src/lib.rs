@@ -13,7 +13,6 @@ pub mod config;
 pub mod dialect;
 pub mod graph;
 pub mod integrity;
-pub mod lang;
 pub mod migrate;
 pub mod ops;
 pub mod policy;

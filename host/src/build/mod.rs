@@ -1,7 +1,7 @@
-//! Rust revision sources: their front matter, scaffolding, and building them into
-//! revision components.
+//! Revision sources and how they become revision components.
 //!
-//! A source is one `.rs` file whose leading `//!` comment holds a TOML block:
+//! This module is the source model: a source is one file in a language Retort builds
+//! ([`Lang`]), whose leading line comments hold a TOML front matter block:
 //!
 //! ```text
 //! //! Add a phone column to users.
@@ -14,21 +14,21 @@
 //! //! ```
 //! ```
 //!
-//! `build` generates one cdylib crate per source in the build directory (the source is
-//! the crate's `lib.rs`), compiles them all with one cargo invocation for
-//! `wasm32-unknown-unknown`, turns each core module into a component (wit-component)
-//! and appends the metadata section: the result is all that deploying needs.
+//! (`#` in Python, `//` in JavaScript and C). `build` hands each language's sources to
+//! its [`toolchain`] (one file per language), which makes components; this module packs
+//! each with its metadata section: the result is all that deploying needs. `scaffold`
+//! writes new sources.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde::Deserialize;
 
 use crate::config::Config;
 use crate::graph::{Graph, GraphError};
-use crate::lang::Lang;
 use crate::revision::{self, Metadata};
+
+pub mod toolchain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -91,6 +91,67 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ 
     move |source| BuildError::Io {
         path: path.to_owned(),
         source,
+    }
+}
+
+/// The WIT package every revision targets, as this host was built with it.
+pub const WIT: &str = include_str!("../../../wit/migration.wit");
+
+/// A revision source's language, from its file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+    C,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Js, Lang::C];
+
+    pub fn of(path: &Path) -> Option<Lang> {
+        let ext = path.extension()?.to_str()?;
+        Lang::ALL.into_iter().find(|l| l.extension() == ext)
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Lang::Rust => "rs",
+            Lang::Python => "py",
+            Lang::Js => "js",
+            Lang::C => "c",
+        }
+    }
+
+    /// The line-comment prefix that carries the front matter.
+    pub fn comment(self) -> &'static str {
+        match self {
+            Lang::Rust => "//!",
+            Lang::Python => "#",
+            Lang::Js | Lang::C => "//",
+        }
+    }
+
+    /// The built-in scaffold (`{message}` and `{front_matter}` are filled in).
+    pub fn template(self) -> &'static str {
+        match self {
+            Lang::Rust => toolchain::rust::TEMPLATE,
+            Lang::Python => toolchain::python::TEMPLATE,
+            Lang::Js => toolchain::js::TEMPLATE,
+            Lang::C => toolchain::c::TEMPLATE,
+        }
+    }
+}
+
+impl std::fmt::Display for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+            Lang::C => "C",
+        })
     }
 }
 
@@ -236,93 +297,6 @@ pub fn sources(config: &Config) -> Result<Vec<Source>, BuildError> {
     Ok(out)
 }
 
-/// How to invoke cargo for `wasm32-unknown-unknown` on this machine.
-#[derive(Debug, Clone)]
-pub struct Toolchain {
-    cargo: PathBuf,
-    rustc: PathBuf,
-    /// Build std from source (Debian's `rust-web-src`), for toolchains without a
-    /// prebuilt wasm std.
-    build_std: bool,
-}
-
-impl Toolchain {
-    /// `RETORT_CARGO`/`RETORT_RUSTC` first; then a toolchain (e.g. rustup's) that has
-    /// the wasm target installed; then Debian's `rustc-web` with std built from source.
-    pub fn detect() -> Result<Toolchain, BuildError> {
-        if let Ok(cargo) = std::env::var("RETORT_CARGO") {
-            let rustc = std::env::var("RETORT_RUSTC").unwrap_or_else(|_| "rustc".into());
-            let build_std = !has_wasm_std(Path::new(&rustc));
-            return Ok(Toolchain {
-                cargo: cargo.into(),
-                rustc: rustc.into(),
-                build_std,
-            });
-        }
-        if has_wasm_std(Path::new("rustc")) {
-            return Ok(Toolchain {
-                cargo: "cargo".into(),
-                rustc: "rustc".into(),
-                build_std: false,
-            });
-        }
-        let debian_rustc = Path::new("/usr/bin/rustc");
-        if debian_rustc.exists()
-            && Path::new("/usr/bin/cargo").exists()
-            && Path::new("/usr/lib/rustlib/src/rust/library").exists()
-        {
-            return Ok(Toolchain {
-                cargo: "/usr/bin/cargo".into(),
-                rustc: debian_rustc.into(),
-                build_std: !has_wasm_std(debian_rustc),
-            });
-        }
-        Err(BuildError::NoToolchain)
-    }
-
-    fn command(&self, build_dir: &Path, target_dir: &Path) -> Command {
-        let mut cmd = Command::new(&self.cargo);
-        // What the calling environment set for its own build must not leak in
-        // (e.g. when retort itself runs under `cargo run` or `cargo test`).
-        for var in [
-            "RUSTC",
-            "RUSTC_WRAPPER",
-            "RUSTC_WORKSPACE_WRAPPER",
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "CARGO_BUILD_TARGET",
-            "CARGO_TARGET_DIR",
-            "CARGO_BUILD_RUSTFLAGS",
-            "RUSTC_BOOTSTRAP",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("RUSTC", &self.rustc)
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(build_dir)
-            .args(["build", "--release", "--target", "wasm32-unknown-unknown"]);
-        if self.build_std {
-            cmd.env("RUSTC_BOOTSTRAP", "1")
-                .arg("-Zbuild-std=std,panic_abort");
-        }
-        cmd
-    }
-}
-
-/// True when `rustc`'s sysroot has a prebuilt std for wasm32-unknown-unknown.
-fn has_wasm_std(rustc: &Path) -> bool {
-    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    if !out.status.success() {
-        return false;
-    }
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot)
-        .join("lib/rustlib/wasm32-unknown-unknown/lib")
-        .exists()
-}
-
 /// What `build` produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Built {
@@ -341,45 +315,29 @@ pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
     let build_dir = absolute(&config.build_dir())?;
     let components = config.components_dir();
     std::fs::create_dir_all(&components).map_err(io(&components))?;
-    let rust: Vec<Source> = sources
-        .iter()
-        .filter(|s| s.lang == Lang::Rust)
-        .cloned()
-        .collect();
+    // Each language's toolchain builds its sources (Rust's all at once, in one cargo
+    // workspace; the others one by one, cached).
+    let ctx = toolchain::Context {
+        config,
+        build_dir: &build_dir,
+        quiet,
+    };
     let mut unpacked: std::collections::HashMap<String, Vec<u8>> = Default::default();
-    if !rust.is_empty() {
-        write_workspace(config, &build_dir, &rust)?;
-        let toolchain = Toolchain::detect()?;
-        let target_dir = absolute(&config.build_target_dir())?;
-        let mut cmd = toolchain.command(&build_dir, &target_dir);
-        if quiet {
-            cmd.arg("--quiet");
+    for lang in Lang::ALL {
+        let of_lang: Vec<&Source> = sources.iter().filter(|s| s.lang == lang).collect();
+        if of_lang.is_empty() {
+            continue;
         }
-        let status = cmd.status().map_err(|source| BuildError::Spawn {
-            program: toolchain.cargo.display().to_string(),
-            source,
-        })?;
-        if !status.success() {
-            return Err(BuildError::Cargo {
-                status: status.to_string(),
-            });
-        }
-        let out_dir = target_dir.join("wasm32-unknown-unknown/release");
-        for source in &rust {
-            let module_path = out_dir.join(format!("{}.wasm", source.module_name()));
-            let module = std::fs::read(&module_path).map_err(io(&module_path))?;
-            unpacked.insert(
-                source.front.id.clone(),
-                componentize(&module, &module_path)?,
-            );
+        let components = toolchain::of(lang).build(&of_lang, &ctx)?;
+        for (source, component) in of_lang.iter().zip(components) {
+            unpacked.insert(source.front.id.clone(), component);
         }
     }
     let mut built = Vec::new();
     for source in &sources {
-        let component = match unpacked.remove(&source.front.id) {
-            Some(c) => c,
-            None => crate::lang::build(source, &build_dir, quiet)?,
-        };
+        let component = unpacked
+            .remove(&source.front.id)
+            .expect("every source was built by its language's toolchain");
         let target = components.join(format!("{}.wasm", source.stem()));
         let bytes = revision::pack(&component, &source.metadata(), &target)?;
         let changed = std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice());
@@ -396,109 +354,13 @@ pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
     Ok(built)
 }
 
-/// A core module with an embedded component type (as wit-bindgen makes) to a component.
-pub fn componentize(module: &[u8], path: &Path) -> Result<Vec<u8>, BuildError> {
-    let err = |e: anyhow::Error| BuildError::Componentize {
-        path: path.to_owned(),
-        reason: format!("{e:#}"),
-    };
-    wit_component::ComponentEncoder::default()
-        .validate(true)
-        .module(module)
-        .map_err(err)?
-        .encode()
-        .map_err(err)
-}
-
 /// A directory's absolute path, creating it when missing.
-fn absolute(path: &Path) -> Result<PathBuf, BuildError> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, BuildError> {
     std::fs::create_dir_all(path).map_err(io(path))?;
     path.canonicalize().map_err(io(path))
 }
 
-/// The generated workspace: one crate per source, sharing one lock file and target dir.
-fn write_workspace(
-    config: &Config,
-    build_dir: &Path,
-    sources: &[Source],
-) -> Result<(), BuildError> {
-    let crates = build_dir.join("revisions");
-    std::fs::create_dir_all(&crates).map_err(io(&crates))?;
-    let root = absolute(&config.root)?;
-    let sdk = absolutize_dependency(&config.file.build.guest_sdk, &root);
-    let wanted: Vec<String> = sources.iter().map(Source::module_name).collect();
-    // Crates of sources that are gone would break the workspace build.
-    for entry in std::fs::read_dir(&crates).map_err(io(&crates))?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !wanted.contains(&name) {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-    write_if_changed(
-        &build_dir.join("Cargo.toml"),
-        r#"# Generated by `retort build`; edits are overwritten.
-[workspace]
-resolver = "3"
-members = ["revisions/*"]
-
-[profile.release]
-opt-level = "s"
-lto = true
-codegen-units = 1
-panic = "abort"
-strip = true
-debug = false
-"#,
-    )?;
-    for source in sources {
-        let dir = crates.join(source.module_name());
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let lib = source.path.canonicalize().map_err(io(&source.path))?;
-        let mut deps = toml::Table::new();
-        deps.insert("retort-guest".into(), sdk.clone());
-        for (name, spec) in &source.front.dependencies {
-            deps.insert(name.clone(), absolutize_dependency(spec, &root));
-        }
-        let manifest: toml::Table = toml::toml! {
-            [package]
-            name = (source.module_name())
-            version = "0.0.0"
-            edition = "2024"
-            publish = false
-
-            [lib]
-            path = (lib.display().to_string())
-            crate-type = ["cdylib"]
-        };
-        let mut manifest = manifest;
-        manifest.insert("dependencies".into(), toml::Value::Table(deps));
-        let manifest = format!(
-            "# Generated by `retort build` from {}.\n{}",
-            source.path.display(),
-            toml::to_string(&manifest).expect("manifest serializes")
-        );
-        write_if_changed(&dir.join("Cargo.toml"), &manifest)?;
-    }
-    Ok(())
-}
-
-/// Makes a `{ path = "..." }` dependency absolute, relative to the project root.
-fn absolutize_dependency(spec: &toml::Value, root: &Path) -> toml::Value {
-    let mut spec = spec.clone();
-    if let Some(table) = spec.as_table_mut()
-        && let Some(toml::Value::String(p)) = table.get("path")
-    {
-        let abs = root.join(p);
-        let abs = abs.canonicalize().unwrap_or(abs);
-        table.insert(
-            "path".into(),
-            toml::Value::String(abs.display().to_string()),
-        );
-    }
-    spec
-}
-
-fn write_if_changed(path: &Path, contents: &str) -> Result<(), BuildError> {
+pub(crate) fn write_if_changed(path: &Path, contents: &str) -> Result<(), BuildError> {
     if std::fs::read_to_string(path).ok().as_deref() == Some(contents) {
         return Ok(());
     }
@@ -525,32 +387,6 @@ pub fn slug(message: &str) -> String {
     }
     slug.trim_end_matches('_').to_owned()
 }
-
-/// The built-in revision template; `init` writes it to `migrations/script.rs.tmpl`,
-/// where a project can change it. Placeholders: `{message}`, `{front_matter}`.
-pub const TEMPLATE: &str = r#"//! {message}
-//!
-//! ```toml
-{front_matter}//! ```
-
-use retort_guest::prelude::*;
-
-struct Migration;
-
-impl Revision for Migration {
-    fn upgrade() -> Result<()> {
-        // e.g. add_column("users", Column::new("phone", SqlType::Varchar(20)))?;
-        Ok(())
-    }
-
-    fn downgrade() -> Result<()> {
-        // e.g. drop_column("users", "phone")?;
-        Ok(())
-    }
-}
-
-retort_guest::revision!(Migration);
-"#;
 
 /// What `revision` and `merge` ask for.
 #[derive(Debug, Clone, Default)]
