@@ -45,6 +45,46 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `--lang`: the library's [`crate::build::Lang`], as clap reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LangArg {
+    Rust,
+    Python,
+    Js,
+    C,
+}
+
+impl From<LangArg> for crate::build::Lang {
+    fn from(l: LangArg) -> Self {
+        use crate::build::Lang;
+        match l {
+            LangArg::Rust => Lang::Rust,
+            LangArg::Python => Lang::Python,
+            LangArg::Js => Lang::Js,
+            LangArg::C => Lang::C,
+        }
+    }
+}
+
+/// `--transaction`: the library's [`TransactionMode`], as clap reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum TransactionArg {
+    /// Each revision in its own transaction, with its ledger update (the default).
+    #[default]
+    PerRevision,
+    /// The whole run in one transaction: all revisions or none (SQLite, PostgreSQL).
+    All,
+}
+
+impl From<TransactionArg> for TransactionMode {
+    fn from(t: TransactionArg) -> Self {
+        match t {
+            TransactionArg::PerRevision => TransactionMode::PerRevision,
+            TransactionArg::All => TransactionMode::All,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -81,7 +121,7 @@ pub enum Command {
         depends_on: Vec<String>,
         /// The source's language.
         #[arg(long, value_enum, default_value = "rust")]
-        lang: crate::build::Lang,
+        lang: LangArg,
     },
     /// Write a revision that merges two or more heads.
     Merge {
@@ -128,7 +168,7 @@ pub enum Command {
         allow_modified: bool,
         /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
         #[arg(long, value_enum, default_value_t)]
-        transaction: TransactionMode,
+        transaction: TransactionArg,
         /// Show the wasm backtrace of a trap.
         #[arg(short, long)]
         verbose: bool,
@@ -147,7 +187,7 @@ pub enum Command {
         allow_modified: bool,
         /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
         #[arg(long, value_enum, default_value_t)]
-        transaction: TransactionMode,
+        transaction: TransactionArg,
         /// Show the wasm backtrace of a trap.
         #[arg(short, long)]
         verbose: bool,
@@ -331,7 +371,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 splice,
                 branch_labels: branch_label,
                 depends_on,
-                lang: Some(lang),
+                lang: Some(lang.into()),
             };
             scaffold(&config, &request, json_out)?;
         }
@@ -894,7 +934,7 @@ struct Run {
     dry_run: bool,
     allow_modified: bool,
     json_out: bool,
-    transaction: TransactionMode,
+    transaction: TransactionArg,
     lock_secs: u64,
     /// Traps with their wasm backtrace.
     verbose: bool,
@@ -1040,7 +1080,7 @@ async fn migrate(
         },
     );
     let mut migrator = Migrator::new(config, &history, &backend, log, progress)?;
-    migrator.transaction = transaction;
+    migrator.transaction = transaction.into();
     migrator.sandbox = migrator.sandbox.with_backtraces(verbose);
     migrator.allow_modified = allow_modified;
     migrator.warn = Box::new(|warning| eprintln!("warning: {warning}"));

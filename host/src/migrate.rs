@@ -580,7 +580,7 @@ fn lost_connection(source: &StepError, failed_op: Option<&str>) -> bool {
 }
 
 /// How a run uses transactions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TransactionMode {
     /// Each revision in its own transaction, with its ledger update (the default).
     #[default]
