@@ -694,40 +694,82 @@ fn may_commit_implicitly(sql: &str) -> bool {
 /// How an op error says the database connection is gone (crate::migrate looks for it).
 pub const CONNECTION_LOST: &str = "the database connection was lost";
 
-/// Sorts a database error into the variant a guest can match on.
+/// Sorts a database error into the variant a guest can match on, by the database's
+/// error codes: sqlx's kind for constraint violations, PostgreSQL's SQLSTATE and
+/// MySQL/MariaDB's error numbers for missing and existing objects. SQLite has one code
+/// (SQLITE_ERROR) for both, so there, and only there, the message decides.
 pub fn db_error(e: sqlx::Error) -> Error {
     if crate::backend::is_connection_lost(&e) {
         return Error::Database(format!("{CONNECTION_LOST}: {e}"));
     }
-    match &e {
-        sqlx::Error::Database(db) => {
-            let message = db.message().to_owned();
-            let lower = message.to_lowercase();
-            if db.is_unique_violation()
-                || db.is_foreign_key_violation()
-                || db.is_check_violation()
-                || lower.contains("constraint failed")
-                || (lower.contains("constraint") && lower.contains("failed for"))
-            {
-                Error::ConstraintViolation(message)
-            } else if lower.contains("no such")
-                || lower.contains("does not exist")
-                || lower.contains("doesn't exist")
-                || lower.contains("unknown table")
-                || lower.contains("unknown column")
-                || lower.contains("check that")
-            {
-                Error::NotFound(message)
-            } else if lower.contains("already exists")
-                || lower.contains("duplicate column")
-                || lower.contains("duplicate key name")
-            {
-                Error::AlreadyExists(message)
-            } else {
-                Error::Database(message)
-            }
-        }
-        other => Error::Database(other.to_string()),
+    let sqlx::Error::Database(db) = &e else {
+        return Error::Database(e.to_string());
+    };
+    let message = db.message().to_owned();
+    match db_error_kind(db.as_ref()) {
+        DbErrorKind::Constraint => Error::ConstraintViolation(message),
+        DbErrorKind::NotFound => Error::NotFound(message),
+        DbErrorKind::Exists => Error::AlreadyExists(message),
+        DbErrorKind::Other => Error::Database(message),
+    }
+}
+
+/// What kind of failure a database error is, for a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DbErrorKind {
+    Constraint,
+    NotFound,
+    Exists,
+    Other,
+}
+
+fn db_error_kind(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
+    use sqlx::error::ErrorKind;
+    if matches!(
+        db.kind(),
+        ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::CheckViolation
+    ) {
+        return DbErrorKind::Constraint;
+    }
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return match my.number() {
+            // Unknown table, column, key; can't DROP; no such table.
+            1051 | 1054 | 1091 | 1146 | 1176 => DbErrorKind::NotFound,
+            // Table, column, key name exists; duplicate foreign key.
+            1050 | 1060 | 1061 | 1826 => DbErrorKind::Exists,
+            // Check constraint violated; cannot add or update a child row.
+            3819 | 4025 | 1216 | 1217 | 1451 | 1452 | 1062 | 1048 => DbErrorKind::Constraint,
+            _ => DbErrorKind::Other,
+        };
+    }
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return match db.code().as_deref() {
+            // undefined_table, undefined_column, undefined_object, undefined_function,
+            // invalid_schema_name
+            Some("42P01" | "42703" | "42704" | "42883" | "3F000") => DbErrorKind::NotFound,
+            // duplicate_table, duplicate_column, duplicate_object, duplicate_schema
+            Some("42P07" | "42701" | "42710" | "42P06") => DbErrorKind::Exists,
+            // Integrity constraint violations (class 23).
+            Some(c) if c.starts_with("23") => DbErrorKind::Constraint,
+            _ => DbErrorKind::Other,
+        };
+    }
+    // SQLite: constraint codes are covered by the kind above; the rest is SQLITE_ERROR.
+    let lower = db.message().to_lowercase();
+    if lower.contains("constraint failed") {
+        DbErrorKind::Constraint
+    } else if lower.contains("no such") {
+        DbErrorKind::NotFound
+    } else if lower.contains("already exists") || lower.contains("duplicate column") {
+        DbErrorKind::Exists
+    } else {
+        DbErrorKind::Other
     }
 }
 
