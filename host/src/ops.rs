@@ -416,7 +416,11 @@ impl OpState {
         // What is sent (the query, its values bound or, for PostgreSQL's DECLARE, spliced
         // in as literals) is what the policy checks.
         let sent = match dialect {
-            Dialect::Postgres => dialect.inline(sql, params).map_err(render_error)?,
+            Dialect::Postgres => {
+                // The guest's text is sent too, to be prepared for its column names.
+                self.allowed(sql)?;
+                dialect.inline(sql, params).map_err(render_error)?
+            }
             _ => sql.to_owned(),
         };
         self.allowed(&sent)?;

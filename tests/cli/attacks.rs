@@ -96,6 +96,12 @@ fn attack(sql: &str, rule: &'static str) -> Attack {
     }
 }
 
+/// An attack that would create a file (its path handed to `sql`) if it ran.
+fn attack_on_file(name: &str, rule: &'static str, sql: impl Fn(&str) -> String) -> Attack {
+    let file = marker(name);
+    attack(&sql(&file.display().to_string()), rule).creating(file)
+}
+
 impl Attack {
     fn query(mut self) -> Self {
         self.query = true;
@@ -129,22 +135,12 @@ fn attacks(target: Target) -> Vec<Attack> {
                 attack("PRAGMA writable_schema = 1", "pragma"),
                 attack("UPDATE canary SET v = 'x'; COMMIT", "transaction-control"),
                 attack("this is not sql", "unparseable"),
-                {
-                    let shell = marker("shell");
-                    attack(
-                        &format!("SELECT 1;\n.shell touch {}", shell.display()),
-                        "client-command",
-                    )
-                    .creating(shell)
-                },
-                {
-                    let written = marker("writefile");
-                    attack(
-                        &format!("SELECT writefile('{}', 'x')", written.display()),
-                        "server-files",
-                    )
-                    .creating(written)
-                },
+                attack_on_file("shell", "client-command", |f| {
+                    format!("SELECT 1;\n.shell touch {}", f)
+                }),
+                attack_on_file("writefile", "server-files", |f| {
+                    format!("SELECT writefile('{}', 'x')", f)
+                }),
             ]
         }
         Target::Postgres => {
@@ -208,14 +204,9 @@ fn attacks(target: Target) -> Vec<Attack> {
                 attack("CREATE ROLE intruder SUPERUSER", "roles"),
                 attack("GRANT ALL ON canary TO PUBLIC", "privileges"),
                 attack("COMMIT", "transaction-control"),
-                {
-                    let shell = marker("shell");
-                    attack(
-                        &format!("SELECT 1 \\! touch {}\n", shell.display()),
-                        "client-command",
-                    )
-                    .creating(shell)
-                },
+                attack_on_file("shell", "client-command", |f| {
+                    format!("SELECT 1 \\! touch {}\n", f)
+                }),
             ]
         }
         Target::MySql => {
@@ -255,22 +246,12 @@ fn attacks(target: Target) -> Vec<Attack> {
                 attack("CREATE USER intruder", "roles"),
                 attack("SET autocommit = 1", "transaction-control"),
                 attack("USE mysql", "databases"),
-                {
-                    let system = marker("system");
-                    attack(
-                        &format!("system touch {}", system.display()),
-                        "client-command",
-                    )
-                    .creating(system)
-                },
-                {
-                    let shell = marker("shell");
-                    attack(
-                        &format!("SELECT 1 \\! touch {}\n", shell.display()),
-                        "client-command",
-                    )
-                    .creating(shell)
-                },
+                attack_on_file("system", "client-command", |f| {
+                    format!("system touch {}", f)
+                }),
+                attack_on_file("shell", "client-command", |f| {
+                    format!("SELECT 1 \\! touch {}\n", f)
+                }),
             ]
         }
     }

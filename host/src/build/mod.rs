@@ -46,7 +46,9 @@ pub enum BuildError {
         #[source]
         source: toml::de::Error,
     },
-    #[error("{path}: invalid revision id {id:?}: use 1 to 32 characters from [A-Za-z0-9_-]")]
+    #[error(
+        "{path}: invalid revision id {id:?}: use 1 to 32 characters from [A-Za-z0-9_-], not starting with '-'"
+    )]
     BadId { path: PathBuf, id: String },
     #[error("revision {id} is defined twice: {first} and {second}")]
     DuplicateId {
