@@ -1087,7 +1087,8 @@ async fn migrate(
     let plan = migrator.plan(direction, target).await?;
     if dry_run {
         if json_out {
-            println!("{}", serde_json::to_string(&plan.steps)?);
+            let ops = planned_ops(config, &history, backend.dialect(), &plan, direction).await;
+            println!("{}", serde_json::to_string(&ops)?);
         } else if plan.steps.is_empty() {
             eprintln!("nothing to do");
         } else {
@@ -1128,6 +1129,47 @@ async fn migrate(
         println!("{}", serde_json::to_string(&applied)?);
     }
     Ok(())
+}
+
+/// A dry run's steps, each with the ops it would run, found by running the plan against
+/// a script target (the `--sql` path, nothing opened). When the revisions cannot run
+/// offline (one reads rows), the steps are listed with `"ops": null` and a warning.
+async fn planned_ops(
+    config: &Config,
+    history: &History,
+    dialect: Dialect,
+    plan: &crate::migrate::Plan,
+    direction: Direction,
+) -> Vec<serde_json::Value> {
+    let script = crate::migrate::ScriptPlan {
+        dialect,
+        start: plan.start.clone(),
+        steps: plan.steps.clone(),
+        command: match direction {
+            Direction::Up => "upgrade",
+            Direction::Down => "downgrade",
+        },
+    };
+    let quiet: LogSink = Arc::new(|_: &str, _: LogLevel, _: &str| {});
+    let rendered = if plan.steps.is_empty() {
+        None
+    } else {
+        match crate::migrate::run_script(config, history, &script, quiet).await {
+            Ok(r) => Some(r.applied),
+            Err(e) => {
+                eprintln!("warning: the ops are not listed: {e}");
+                None
+            }
+        }
+    };
+    plan.steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let ops = rendered.as_ref().and_then(|a| a.get(i)).map(|a| &a.ops);
+            json!({ "revision": step.revision, "direction": step.direction, "ops": ops })
+        })
+        .collect()
 }
 
 fn init(dir: &Path) -> Result<(), Failure> {

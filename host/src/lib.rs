@@ -14,6 +14,7 @@ pub mod dialect;
 pub mod graph;
 pub mod integrity;
 pub mod migrate;
+pub mod op;
 pub mod ops;
 pub mod policy;
 pub mod rebuild;
@@ -28,6 +29,7 @@ mod generated {
         world: "revision",
         imports: { default: async | trappable },
         exports: { default: async },
+        additional_derives: [serde::Serialize, serde::Deserialize],
         with: { "retort:migration/op.cursor": crate::ops::Cursor },
     });
 }

@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::backend::{self, Backend, BackendError, LogEntry, Movement, Status, Tx};
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::graph::{self, Direction, Graph, GraphError, Step};
 use crate::ops::{LogSink, OpState};
+use crate::policy::Policy;
 use crate::revision::{self, Revision, RevisionError};
 use crate::sandbox::{CallError, Sandbox, SandboxError};
 
@@ -212,6 +214,9 @@ pub struct Applied {
     pub direction: Direction,
     pub message: String,
     pub millis: u128,
+    /// The ops the revision ran, in order (its journal; bulk inserts without rows).
+    #[serde(skip)]
+    pub ops: Vec<crate::op::Op>,
 }
 
 /// A project's revisions and graph, read without compiling anything.
@@ -239,7 +244,7 @@ pub type Progress = Box<dyn Fn(&Step, &Revision, Option<&Applied>) + Send + Sync
 /// re-plans when another deployer moved the ledger, records failures, and runs every
 /// revision within the sandbox's limits and the SQL policy.
 pub struct Migrator<'a> {
-    pub policy: std::sync::Arc<crate::policy::Policy>,
+    pub policy: Arc<Policy>,
     pub history: &'a History,
     pub backend: &'a Backend,
     pub sandbox: Sandbox,
@@ -263,7 +268,7 @@ impl<'a> Migrator<'a> {
         let sandbox = Sandbox::new(&config.file.sandbox, config.cache_dir().as_deref())?
             .with_read_only_dirs(config.read_only_dirs());
         Ok(Migrator {
-            policy: std::sync::Arc::new(config.file.policy.clone()),
+            policy: Arc::new(config.file.policy.clone()),
             history,
             backend,
             sandbox,
@@ -379,6 +384,96 @@ impl<'a> Migrator<'a> {
         if whole_run && self.backend.dialect() == Dialect::Mysql {
             return Err(MigrateError::NoTransactionalDdl);
         }
+        let mut target = Live {
+            backend: self.backend,
+            whole_run,
+            shared: None,
+        };
+        let runner = Runner {
+            history: self.history,
+            sandbox: &self.sandbox,
+            policy: self.policy.clone(),
+            log: self.log.clone(),
+            progress: Some(&self.progress),
+            whole_run,
+        };
+        runner.drive(&mut target, steps, 0, start).await
+    }
+}
+
+/// The one runner loop, over a [`Target`]: a live database ([`Live`]) or a script
+/// ([`ScriptTarget`]).
+struct Runner<'r> {
+    history: &'r History,
+    sandbox: &'r Sandbox,
+    policy: Arc<Policy>,
+    log: LogSink,
+    progress: Option<&'r Progress>,
+    /// `--transaction all`: every step in one transaction.
+    whole_run: bool,
+}
+
+/// A step that failed, as the runner knows it; the target makes the error of it.
+struct Failed<'f> {
+    step: &'f Step,
+    outside: bool,
+    source: StepError,
+    state: Option<OpState>,
+    /// Revisions this run recorded before the failure.
+    before: Vec<String>,
+}
+
+/// What a target gives a step to run in.
+enum Opened {
+    Tx(Tx),
+    /// Another deployer moved the ledger to these heads since the plan was made.
+    Moved(Vec<String>),
+}
+
+/// Where the runner's steps go. The runner calls each revision in the sandbox and keeps
+/// the heads; the target owns transactions, locks and the ledger (or the script).
+trait Target {
+    fn dialect(&self) -> Dialect;
+    /// The transaction (or script buffer) a step's ops run in. A database takes the
+    /// migration lock here and sees whether the ledger is still at `heads`.
+    async fn open(
+        &mut self,
+        outside: bool,
+        recording: bool,
+        heads: &[String],
+    ) -> Result<Opened, BackendError>;
+    /// Ends a statement the wall-clock limit left running.
+    async fn interrupt(&self);
+    /// The error a failed step ends the run with.
+    fn failure(&self, failed: Failed<'_>) -> MigrateError;
+    /// Ends a failed step's transaction: rolled back, or recorded as failed where
+    /// nothing can roll it back.
+    async fn failed(&mut self, tx: Tx, entry: &LogEntry<'_>, outside: bool);
+    /// Records a step that succeeded (`recording`; a replayed step only gives its
+    /// transaction back) and commits it.
+    async fn finish(
+        &mut self,
+        tx: Tx,
+        entry: &LogEntry<'_>,
+        rev: &Revision,
+        outside: bool,
+        recording: bool,
+    ) -> Result<(), BackendError>;
+    /// After the last step (`--transaction all` commits here).
+    async fn end(&mut self) -> Result<(), BackendError>;
+}
+
+impl Runner<'_> {
+    /// Runs `steps` in order from the heads `start`. The first `replay` steps run only
+    /// so that the target learns the schema they build (a script's model); they are
+    /// neither recorded nor reported.
+    async fn drive<T: Target>(
+        &self,
+        target: &mut T,
+        steps: &[Step],
+        replay: usize,
+        start: &[String],
+    ) -> Result<Vec<Applied>, MigrateError> {
         let mut components = Vec::with_capacity(steps.len());
         for step in steps {
             let rev = &self.history.revisions[&step.revision];
@@ -386,74 +481,40 @@ impl<'a> Migrator<'a> {
         }
         let mut heads = start.to_vec();
         let mut applied: Vec<Applied> = Vec::new();
-        // The run's transaction with --transaction all, between steps.
-        let mut shared: Option<Tx> = None;
-        for (step, component) in steps.iter().zip(&components) {
+        for (i, (step, component)) in steps.iter().zip(&components).enumerate() {
+            let recording = i >= replay;
             let rev = &self.history.revisions[&step.revision];
-            (self.progress)(step, rev, None);
+            let progress = self.progress.filter(|_| recording);
+            if let Some(progress) = progress {
+                progress(step, rev, None);
+            }
             let started = std::time::Instant::now();
             let started_at = backend::now();
-            let direction = Movement::from(step.direction);
             let outside = !rev.meta.transactional;
-            let fail = |source: StepError, state: Option<OpState>, applied: &[Applied]| {
-                let failed_op = state.as_ref().and_then(|s| s.failed_op.clone());
-                let connection_lost = lost_connection(&source, failed_op.as_deref());
-                let before: Vec<String> = applied.iter().map(|a| a.revision.clone()).collect();
-                let (applied, rolled_back) = if whole_run {
-                    (Vec::new(), before)
-                } else {
-                    (before, Vec::new())
-                };
-                MigrateError::Step(Box::new(StepFailure {
-                    dialect: self.backend.dialect(),
-                    connection_lost,
-                    outside,
-                    revision: step.revision.clone(),
-                    direction: step.direction,
-                    failed_op,
-                    last_op: state.as_ref().and_then(|s| s.journal.last().cloned()),
-                    guest_log: state.and_then(|s| s.last_error_log),
-                    applied,
-                    rolled_back,
-                    source,
-                }))
-            };
-            if outside && whole_run {
+            let before = |applied: &[Applied]| applied.iter().map(|a| a.revision.clone()).collect();
+            if outside && self.whole_run {
                 return Err(MigrateError::OutsideTransaction {
                     revision: step.revision.clone(),
                 });
             }
-            let tx = match shared.take() {
-                Some(tx) => tx,
-                None => {
-                    let begun = if outside {
-                        self.backend.begin_outside().await
-                    } else {
-                        self.backend.begin().await
-                    };
-                    let mut tx = begun.map_err(|e| match e {
-                        // Waiting for the lock is not this revision's failure.
-                        e @ BackendError::LockTimeout { .. } => MigrateError::Backend(e),
-                        e => fail(e.into(), None, &applied),
-                    })?;
-                    let now = Backend::heads_in(&mut tx).await;
-                    let moved = match &now {
-                        Ok(now) => !same_heads(now, &heads),
-                        Err(_) => true,
-                    };
-                    if moved {
-                        self.backend.abandon(tx).await;
-                        return Err(match now {
-                            Ok(now) => MigrateError::Moved { done: applied, now },
-                            Err(e) => fail(e.into(), None, &applied),
-                        });
-                    }
-                    tx
+            let tx = match target.open(outside, recording, &heads).await {
+                Ok(Opened::Tx(tx)) => tx,
+                Ok(Opened::Moved(now)) => return Err(MigrateError::Moved { done: applied, now }),
+                // Waiting for the lock is not this revision's failure.
+                Err(e @ BackendError::LockTimeout { .. }) => return Err(e.into()),
+                Err(e) => {
+                    return Err(target.failure(Failed {
+                        step,
+                        outside,
+                        source: e.into(),
+                        state: None,
+                        before: before(&applied),
+                    }));
                 }
             };
             let state = OpState::new(
                 &step.revision,
-                self.backend.dialect(),
+                target.dialect(),
                 tx,
                 self.log.clone(),
                 self.sandbox.store_limits(),
@@ -465,70 +526,58 @@ impl<'a> Migrator<'a> {
             if matches!(outcome, Err(CallError::TimedOut(_))) {
                 // The database may still be running the guest's last statement: end it,
                 // so that rolling back does not wait for it.
-                self.backend.interrupt().await;
+                target.interrupt().await;
             }
             if outcome.is_ok()
                 && let Err(e) = state.close_cursors().await
             {
                 outcome = Err(CallError::Guest(format!("cannot close its cursors: {e}")));
             }
-            let mut tx = state.take_tx().expect("the state owns the transaction");
+            let tx = state.take_tx().expect("the state owns the transaction");
+            let entry = |status, detail, heads| LogEntry {
+                revision: &step.revision,
+                direction: step.direction.into(),
+                status,
+                sha256: &rev.sha256,
+                message: &rev.meta.message,
+                detail,
+                heads,
+                started_at: started_at.clone(),
+            };
             if let Err(e) = outcome {
-                // Dropping the transaction rolls it back (on MySQL/MariaDB, only what
-                // came after the last DDL statement); outside a transaction nothing does.
-                let err = fail(e.into(), Some(state), &applied);
+                let err = target.failure(Failed {
+                    step,
+                    outside,
+                    source: e.into(),
+                    state: Some(state),
+                    before: before(&applied),
+                });
                 let detail = match &err {
                     MigrateError::Step(f) => f.to_string(),
                     other => other.to_string(),
                 };
-                let entry = LogEntry {
-                    revision: &step.revision,
-                    direction,
-                    status: Status::Failed,
-                    sha256: &rev.sha256,
-                    message: &rev.meta.message,
-                    detail: &detail,
-                    heads: &heads,
-                    started_at: started_at.clone(),
-                };
-                // The failure is worth more than an error recording it.
-                if outside {
-                    let _ = self.backend.record_outside(tx, &entry).await;
-                } else {
-                    self.backend.abandon(tx).await;
-                    if self.backend.dialect() == Dialect::Mysql {
-                        let _ = self.backend.record_failure(&entry).await;
-                    }
-                }
+                target
+                    .failed(tx, &entry(Status::Failed, &detail, &heads), outside)
+                    .await;
                 return Err(err);
             }
-            let next = graph::heads_after(&self.history.graph, &heads, step);
-            let entry = LogEntry {
-                revision: &step.revision,
-                direction,
-                status: Status::Done,
-                sha256: &rev.sha256,
-                message: &rev.meta.message,
-                detail: "",
-                heads: &next,
-                started_at,
-            };
-            if outside {
-                self.backend
-                    .record_outside(tx, &entry)
-                    .await
-                    .map_err(|e| fail(e.into(), Some(state), &applied))?;
-            } else if whole_run {
-                if let Err(e) = self.backend.record_step(&mut tx, &entry).await {
-                    self.backend.abandon(tx).await;
-                    return Err(fail(e.into(), Some(state), &applied));
-                }
-                shared = Some(tx);
+            let next = if recording {
+                graph::heads_after(&self.history.graph, &heads, step)
             } else {
-                self.backend
-                    .finish(tx, &entry)
-                    .await
-                    .map_err(|e| fail(e.into(), Some(state), &applied))?;
+                heads.clone()
+            };
+            let done = entry(Status::Done, "", &next);
+            if let Err(e) = target.finish(tx, &done, rev, outside, recording).await {
+                return Err(target.failure(Failed {
+                    step,
+                    outside,
+                    source: e.into(),
+                    state: Some(state),
+                    before: before(&applied),
+                }));
+            }
+            if !recording {
+                continue;
             }
             heads = next;
             let done = Applied {
@@ -536,15 +585,249 @@ impl<'a> Migrator<'a> {
                 direction: step.direction,
                 message: rev.meta.message.clone(),
                 millis: started.elapsed().as_millis(),
+                ops: std::mem::take(&mut state.journal),
             };
-            (self.progress)(step, rev, Some(&done));
+            if let Some(progress) = progress {
+                progress(step, rev, Some(&done));
+            }
             applied.push(done);
         }
-        if let Some(tx) = shared {
-            self.backend.commit(tx).await?;
-        }
+        target.end().await?;
         Ok(applied)
     }
+}
+
+/// A live database: each step in a transaction that takes the migration lock, records
+/// the step in the ledger and commits (or one transaction for the run).
+struct Live<'b> {
+    backend: &'b Backend,
+    whole_run: bool,
+    /// The run's transaction with `--transaction all`, between steps.
+    shared: Option<Tx>,
+}
+
+impl Target for Live<'_> {
+    fn dialect(&self) -> Dialect {
+        self.backend.dialect()
+    }
+
+    async fn open(
+        &mut self,
+        outside: bool,
+        _recording: bool,
+        heads: &[String],
+    ) -> Result<Opened, BackendError> {
+        if let Some(tx) = self.shared.take() {
+            return Ok(Opened::Tx(tx));
+        }
+        let mut tx = if outside {
+            self.backend.begin_outside().await?
+        } else {
+            self.backend.begin().await?
+        };
+        match Backend::heads_in(&mut tx).await {
+            Ok(now) if same_heads(&now, heads) => Ok(Opened::Tx(tx)),
+            Ok(now) => {
+                self.backend.abandon(tx).await;
+                Ok(Opened::Moved(now))
+            }
+            Err(e) => {
+                self.backend.abandon(tx).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn interrupt(&self) {
+        self.backend.interrupt().await;
+    }
+
+    fn failure(&self, failed: Failed<'_>) -> MigrateError {
+        let Failed {
+            step,
+            outside,
+            source,
+            state,
+            before,
+        } = failed;
+        let failed_op = state.as_ref().and_then(|s| s.failed_op.clone());
+        let connection_lost = lost_connection(&source, failed_op.as_deref());
+        let (applied, rolled_back) = if self.whole_run {
+            (Vec::new(), before)
+        } else {
+            (before, Vec::new())
+        };
+        MigrateError::Step(Box::new(StepFailure {
+            dialect: self.backend.dialect(),
+            connection_lost,
+            outside,
+            revision: step.revision.clone(),
+            direction: step.direction,
+            failed_op,
+            last_op: state
+                .as_ref()
+                .and_then(|s| s.journal.last().map(ToString::to_string)),
+            guest_log: state.and_then(|s| s.last_error_log),
+            applied,
+            rolled_back,
+            source,
+        }))
+    }
+
+    async fn failed(&mut self, tx: Tx, entry: &LogEntry<'_>, outside: bool) {
+        // Dropping the transaction rolls it back (on MySQL/MariaDB, only what came after
+        // the last DDL statement); outside a transaction nothing does. The failure is
+        // worth more than an error recording it.
+        if outside {
+            let _ = self.backend.record_outside(tx, entry).await;
+        } else {
+            self.backend.abandon(tx).await;
+            if self.backend.dialect() == Dialect::Mysql {
+                let _ = self.backend.record_failure(entry).await;
+            }
+        }
+    }
+
+    async fn finish(
+        &mut self,
+        mut tx: Tx,
+        entry: &LogEntry<'_>,
+        _rev: &Revision,
+        outside: bool,
+        _recording: bool,
+    ) -> Result<(), BackendError> {
+        if outside {
+            self.backend.record_outside(tx, entry).await
+        } else if self.whole_run {
+            if let Err(e) = self.backend.record_step(&mut tx, entry).await {
+                self.backend.abandon(tx).await;
+                return Err(e);
+            }
+            self.shared = Some(tx);
+            Ok(())
+        } else {
+            self.backend.finish(tx, entry).await
+        }
+    }
+
+    async fn end(&mut self) -> Result<(), BackendError> {
+        match self.shared.take() {
+            Some(tx) => self.backend.commit(tx).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A script (`--sql`): each step's statements between the dialect's transaction
+/// statements, followed by its ledger writes; no database is opened.
+struct ScriptTarget {
+    dialect: Dialect,
+    /// The script's schema model and statement buffer, lent to each step.
+    script: Option<backend::Script>,
+    out: String,
+}
+
+impl Target for ScriptTarget {
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn open(
+        &mut self,
+        _outside: bool,
+        recording: bool,
+        _heads: &[String],
+    ) -> Result<Opened, BackendError> {
+        let mut script = self.script.take().expect("the script is back between steps");
+        script.recording = recording;
+        script.statements.clear();
+        Ok(Opened::Tx(Tx::Script(Box::new(script))))
+    }
+
+    async fn interrupt(&self) {}
+
+    fn failure(&self, failed: Failed<'_>) -> MigrateError {
+        let failed_op = failed.state.and_then(|s| s.failed_op);
+        MigrateError::Offline {
+            revision: failed.step.revision.clone(),
+            reads_rows: matches!(&failed_op, Some(op) if op.starts_with("query")),
+            failed_op,
+            reason: match failed.source {
+                StepError::Call(e) => e.to_string(),
+                StepError::Backend(e) => format!("{e}: {}", error_chain(&e)),
+            },
+        }
+    }
+
+    async fn failed(&mut self, _tx: Tx, _entry: &LogEntry<'_>, _outside: bool) {}
+
+    async fn finish(
+        &mut self,
+        mut tx: Tx,
+        entry: &LogEntry<'_>,
+        rev: &Revision,
+        _outside: bool,
+        recording: bool,
+    ) -> Result<(), BackendError> {
+        let written = if recording {
+            backend::write_ledger(&mut tx, self.dialect, entry).await
+        } else {
+            Ok(())
+        };
+        let Tx::Script(script) = tx else {
+            unreachable!("a script stays a script")
+        };
+        self.script = Some(*script);
+        written.map_err(|source| BackendError::Query {
+            doing: format!("rendering the ledger writes of {}", entry.revision),
+            source,
+        })?;
+        if !recording {
+            return Ok(());
+        }
+        let script = self.script.as_ref().expect("just put back");
+        let down = if rev.meta.down.is_empty() {
+            "<base>".to_owned()
+        } else {
+            rev.meta.down.join(", ")
+        };
+        let (from, to) = match entry.direction {
+            Movement::Down => (rev.meta.id.clone(), down),
+            _ => (down, rev.meta.id.clone()),
+        };
+        let (begin, commit) = match self.dialect {
+            Dialect::Mysql => ("START TRANSACTION;", "COMMIT;"),
+            _ => ("BEGIN;", "COMMIT;"),
+        };
+        let direction = match entry.direction {
+            Movement::Down => Direction::Down,
+            _ => Direction::Up,
+        };
+        self.out.push_str(&format!(
+            "-- Running {direction} {from} -> {to}, {}\n{begin}\n\n",
+            rev.meta.message
+        ));
+        for sql in &script.statements {
+            self.out.push_str(&terminated(sql));
+        }
+        self.out.push_str(&format!("{commit}\n\n"));
+        Ok(())
+    }
+
+    async fn end(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// An error's causes, joined.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push(s.to_string());
+        source = s.source();
+    }
+    out.join(": ")
 }
 
 /// The steps a run takes, and where they start.
@@ -599,6 +882,13 @@ pub struct ScriptPlan<'a> {
     pub command: &'a str,
 }
 
+/// A script and what each revision in it did.
+pub struct Rendered {
+    pub sql: String,
+    /// The steps the script records, each with the ops it ran (its journal).
+    pub applied: Vec<Applied>,
+}
+
 /// Renders a plan as one SQL script, with no database: each revision runs against a
 /// script instead of a connection (`is-offline()` is true, `query` fails with `offline`),
 /// between the dialect's transaction statements and followed by its ledger writes.
@@ -610,11 +900,21 @@ pub async fn render_script(
     plan: &ScriptPlan<'_>,
     log: LogSink,
 ) -> Result<String, MigrateError> {
+    Ok(run_script(config, history, plan, log).await?.sql)
+}
+
+/// [`render_script`], with each recorded step's ops.
+pub async fn run_script(
+    config: &Config,
+    history: &History,
+    plan: &ScriptPlan<'_>,
+    log: LogSink,
+) -> Result<Rendered, MigrateError> {
     let graph = &history.graph;
     let d = plan.dialect;
     let sandbox = Sandbox::new(&config.file.sandbox, config.cache_dir().as_deref())?
         .with_read_only_dirs(config.read_only_dirs());
-    let mut script = backend::Script::new(d)
+    let script = backend::Script::new(d)
         .await
         .map_err(|e| MigrateError::Render(format!("cannot start the schema model: {e}")))?;
     let mut out = format!(
@@ -649,84 +949,28 @@ pub async fn render_script(
     } else {
         graph::plan_upgrade(graph, &[], &plan.start)
     };
-    let (begin, commit) = match d {
-        Dialect::Mysql => ("START TRANSACTION;", "COMMIT;"),
-        _ => ("BEGIN;", "COMMIT;"),
+    let replayed = replay.len();
+    let steps: Vec<Step> = replay.into_iter().chain(plan.steps.iter().cloned()).collect();
+    let mut target = ScriptTarget {
+        dialect: d,
+        script: Some(script),
+        out,
     };
-    let mut heads = plan.start.clone();
-    for (step, recording) in replay
-        .iter()
-        .map(|s| (s, false))
-        .chain(plan.steps.iter().map(|s| (s, true)))
-    {
-        let rev = &history.revisions[&step.revision];
-        let component = sandbox.load(rev)?;
-        script.recording = recording;
-        script.statements.clear();
-        let state = OpState::new(
-            &step.revision,
-            d,
-            Tx::Script(Box::new(script)),
-            log.clone(),
-            sandbox.store_limits(),
-        )
-        .with_policy(std::sync::Arc::new(config.file.policy.clone()))
-        .with_call_limits(sandbox.call_limits());
-        let (mut state, outcome) = sandbox.call(&component, step.direction, state).await;
-        let Some(Tx::Script(back)) = state.take_tx() else {
-            unreachable!("the state gives the script back")
-        };
-        script = *back;
-        if let Err(e) = outcome {
-            return Err(MigrateError::Offline {
-                revision: step.revision.clone(),
-                reads_rows: matches!(&state.failed_op, Some(op) if op.starts_with("query")),
-                failed_op: state.failed_op,
-                reason: e.to_string(),
-            });
-        }
-        if !recording {
-            continue;
-        }
-        let next = graph::heads_after(graph, &heads, step);
-        let entry = LogEntry {
-            revision: &step.revision,
-            direction: step.direction.into(),
-            status: Status::Done,
-            sha256: &rev.sha256,
-            message: &rev.meta.message,
-            detail: "",
-            heads: &next,
-            started_at: backend::now(),
-        };
-        let mut tx = Tx::Script(Box::new(script));
-        backend::write_ledger(&mut tx, d, &entry)
-            .await
-            .map_err(|e| MigrateError::Render(e.to_string()))?;
-        let Tx::Script(back) = tx else {
-            unreachable!("a script stays a script")
-        };
-        script = *back;
-        let down = if rev.meta.down.is_empty() {
-            "<base>".to_owned()
-        } else {
-            rev.meta.down.join(", ")
-        };
-        let (from, to) = match step.direction {
-            Direction::Up => (down, step.revision.clone()),
-            Direction::Down => (step.revision.clone(), down),
-        };
-        out.push_str(&format!(
-            "-- Running {} {from} -> {to}, {}\n{begin}\n\n",
-            step.direction, rev.meta.message
-        ));
-        for sql in &script.statements {
-            out.push_str(&terminated(sql));
-        }
-        out.push_str(&format!("{commit}\n\n"));
-        heads = next;
-    }
-    Ok(out)
+    let runner = Runner {
+        history,
+        sandbox: &sandbox,
+        policy: Arc::new(config.file.policy.clone()),
+        log,
+        progress: None,
+        whole_run: false,
+    };
+    let applied = runner
+        .drive(&mut target, &steps, replayed, &plan.start)
+        .await?;
+    Ok(Rendered {
+        sql: target.out,
+        applied,
+    })
 }
 
 /// A statement as a script holds it: ended by `;`, on a line of its own when the

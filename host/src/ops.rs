@@ -13,6 +13,7 @@ use sqlparser::parser::Parser;
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::backend::Tx;
+use crate::op::Op;
 use crate::dialect::{Dialect, RenderError, parser_dialect};
 use crate::generated::retort::migration::op::{Host, HostCursor};
 use crate::generated::retort::migration::types::Host as TypesHost;
@@ -51,14 +52,6 @@ impl Default for CallLimits {
     }
 }
 
-/// Bytes a value carries across the boundary.
-fn value_bytes(v: &Value) -> usize {
-    match v {
-        Value::Text(t) => t.len(),
-        Value::Blob(b) => b.len(),
-        _ => 8,
-    }
-}
 
 /// A guest log line, handed to whoever runs the migration.
 pub type LogSink = Arc<dyn Fn(&str, LogLevel, &str) + Send + Sync>;
@@ -79,8 +72,8 @@ pub struct OpState {
     log: LogSink,
     /// Snapshot tables of cursors the guest has not dropped yet.
     open_cursors: Vec<String>,
-    /// Ops that succeeded, in order.
-    pub journal: Vec<String>,
+    /// Ops that succeeded, in order (bulk inserts without their rows).
+    pub journal: Vec<Op>,
     /// The last op that returned an error to the guest, with the error.
     pub failed_op: Option<String>,
     /// PostgreSQL: the current op took a savepoint (an op refused before it reached the
@@ -202,10 +195,60 @@ impl OpState {
     }
 
     /// Keeps the offline schema model up to date after an op succeeded.
-    fn track(&mut self, ok: bool, update: impl FnOnce(&mut crate::schema::Schema, Dialect)) {
+    fn track(&mut self, op: &Op) {
+        use crate::schema::{CHECK, FOREIGN_KEY, UNIQUE};
         let d = self.dialect;
-        if ok && let Some(model) = self.model() {
-            update(model, d);
+        let Some(m) = self.model() else {
+            return;
+        };
+        match op {
+            Op::CreateTable { table } => {
+                let _ = m.create_table(d, table);
+            }
+            Op::DropTable { name } => m.drop_table(name),
+            Op::RenameTable { old_name, new_name } => m.rename_table(old_name, new_name),
+            Op::AddColumn { table, column } => {
+                let _ = m.add_column(d, table, column);
+            }
+            Op::DropColumn { table, column } => m.drop_column(table, column),
+            Op::AlterColumn {
+                table,
+                column,
+                changes,
+            } => {
+                let new_type = changes
+                    .new_type
+                    .as_ref()
+                    .and_then(|t| d.column_type(t, false).ok());
+                let default = changes
+                    .server_default
+                    .as_ref()
+                    .map(|e| e.as_ref().and_then(|e| d.expression(e).ok()));
+                m.alter_column(
+                    table,
+                    column,
+                    changes.new_name.as_deref(),
+                    new_type.as_deref(),
+                    changes.nullable,
+                    default.as_ref().map(|e| e.as_deref()),
+                );
+            }
+            Op::CreateIndex { index } if index.unique => {
+                m.add_constraint(&index.table, index.name.clone(), UNIQUE)
+            }
+            Op::DropIndex { table, name } | Op::DropConstraint { table, name } => {
+                m.drop_constraint(table, name)
+            }
+            Op::CreateForeignKey { table, key } => {
+                m.add_constraint(table, d.foreign_key_name(table, key), FOREIGN_KEY)
+            }
+            Op::CreateUniqueConstraint { table, constraint } => {
+                m.add_constraint(table, d.unique_name(table, constraint), UNIQUE)
+            }
+            Op::CreateCheckConstraint { table, constraint } => {
+                m.add_constraint(table, d.check_name(table, constraint), CHECK)
+            }
+            Op::CreateIndex { .. } | Op::Execute { .. } | Op::Query { .. } | Op::BulkInsert { .. } => {}
         }
     }
 
@@ -228,8 +271,9 @@ impl OpState {
         Ok(())
     }
 
-    /// Records an op's outcome, ends its savepoint and hands the guest its result.
-    async fn outcome<T>(&mut self, what: String, result: Result<T, Error>) -> Result<T, Error> {
+    /// Records an op's outcome (in the journal, or as the failed op), ends its savepoint,
+    /// updates the offline schema model and hands the guest its result.
+    async fn outcome<T>(&mut self, op: Op, result: Result<T, Error>) -> Result<T, Error> {
         if std::mem::take(&mut self.savepoint) {
             let end = if result.is_ok() {
                 "RELEASE SAVEPOINT retort_op"
@@ -241,8 +285,11 @@ impl OpState {
             }
         }
         match &result {
-            Ok(_) => self.journal.push(what),
-            Err(e) => self.failed_op = Some(format!("{what}: {}", describe(e))),
+            Ok(_) => {
+                self.track(&op);
+                self.journal.push(op.into_record());
+            }
+            Err(e) => self.failed_op = Some(format!("{op}: {}", describe(e))),
         }
         result
     }
@@ -269,11 +316,7 @@ impl OpState {
     }
 
     /// Runs rendered DDL statements in order.
-    async fn ddl(
-        &mut self,
-        what: String,
-        statements: Result<Vec<String>, RenderError>,
-    ) -> Result<(), Error> {
+    async fn ddl(&mut self, statements: Result<Vec<String>, RenderError>) -> Result<(), Error> {
         let result = async {
             let statements = statements.map_err(render_error)?;
             for sql in &statements {
@@ -287,7 +330,7 @@ impl OpState {
         }
         .await;
         self.reopen_after_ddl().await;
-        self.outcome(what, result).await
+        result
     }
 
     /// SQLite's table rebuild: a new table with the changed definition, the rows copied,
@@ -373,11 +416,10 @@ impl OpState {
 
     async fn add_constraint(
         &mut self,
-        what: String,
         table: &str,
         rendered: Result<String, RenderError>,
     ) -> Result<(), Error> {
-        let result = match self.op_start().await.and(rendered.map_err(render_error)) {
+        match self.op_start().await.and(rendered.map_err(render_error)) {
             Err(e) => Err(e),
             Ok(constraint) if self.dialect == Dialect::Sqlite => {
                 self.rebuild(table, &Change::AddConstraint(constraint))
@@ -390,8 +432,7 @@ impl OpState {
                 }
                 Err(e) => Err(render_error(e)),
             },
-        };
-        self.outcome(what, result).await
+        }
     }
 
     async fn ddl_inner(&mut self, sql: &str) -> Result<(), Error> {
@@ -777,12 +818,262 @@ fn db_error_kind(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
     }
 }
 
-fn names(cols: &[String]) -> String {
-    cols.join(", ")
-}
 
 impl TypesHost for OpState {}
 
+/// What an op hands back to the guest.
+pub(crate) enum Done {
+    Nothing,
+    /// Rows affected (`execute`) or inserted (`bulk-insert`).
+    Rows(u64),
+    Cursor(Cursor),
+}
+
+impl OpState {
+    /// The one executor of ops: checks the call's size against `[sandbox]
+    /// max-call-bytes` (a trap when over), validates and renders the op for the dialect,
+    /// applies the SQL policy, runs it in the revision's transaction (or writes it to
+    /// the script), and records it: in the journal when it succeeded, as the failed op
+    /// when it did not.
+    pub(crate) async fn apply(&mut self, op: Op) -> wasmtime::Result<Result<Done, Error>> {
+        if let Some(bytes) = op.call_bytes() {
+            self.within_call_limit(op.name(), bytes)?;
+        }
+        let d = self.dialect;
+        let one = |sql: Result<String, RenderError>| sql.map(|s| vec![s]);
+        let result = match &op {
+            Op::CreateTable { table } => self.ddl(d.create_table(table)).await.map(nothing),
+            Op::DropTable { name } => self.ddl(one(d.drop_table(name))).await.map(nothing),
+            Op::RenameTable { old_name, new_name } => self
+                .ddl(one(d.rename_table(old_name, new_name)))
+                .await
+                .map(nothing),
+            Op::AddColumn { table, column } => {
+                self.ddl(d.add_column(table, column)).await.map(nothing)
+            }
+            Op::DropColumn { table, column } => self
+                .ddl(one(d.drop_column(table, column)))
+                .await
+                .map(nothing),
+            Op::AlterColumn {
+                table,
+                column,
+                changes,
+            } => self.alter(table, column, changes).await.map(nothing),
+            Op::CreateIndex { index } => self.ddl(one(d.create_index(index))).await.map(nothing),
+            Op::DropIndex { table, name } => {
+                self.ddl(one(d.drop_index(table, name))).await.map(nothing)
+            }
+            Op::CreateForeignKey { table, key } => self
+                .add_constraint(table, d.foreign_key(table, key))
+                .await
+                .map(nothing),
+            Op::CreateUniqueConstraint { table, constraint } => self
+                .add_constraint(table, d.unique_constraint(table, constraint))
+                .await
+                .map(nothing),
+            Op::CreateCheckConstraint { table, constraint } => self
+                .add_constraint(table, d.check_constraint(table, constraint))
+                .await
+                .map(nothing),
+            Op::DropConstraint { table, name } => {
+                self.remove_constraint(table, name).await.map(nothing)
+            }
+            Op::Execute { sql, params } => self.run_statement(sql, params).await.map(Done::Rows),
+            Op::Query { sql, params } => self.open_query(sql, params).await.map(Done::Cursor),
+            Op::BulkInsert {
+                table,
+                columns,
+                rows,
+                ..
+            } => self.insert(table, columns, rows).await.map(Done::Rows),
+        };
+        Ok(self.outcome(op, result).await)
+    }
+
+    /// `alter-column`: a rename, then the type, nullability and default, each as the
+    /// dialect can (SQLite rebuilds the table, MySQL/MariaDB restate the column).
+    async fn alter(
+        &mut self,
+        table: &str,
+        column: &str,
+        changes: &ColumnAlteration,
+    ) -> Result<(), Error> {
+        let d = self.dialect;
+        self.op_start().await?;
+        let mut name = column.to_owned();
+        if let Some(new_name) = &changes.new_name {
+            let sql = d
+                .rename_column(table, column, new_name)
+                .map_err(render_error)?;
+            self.ddl_inner(&sql).await?;
+            name = new_name.clone();
+        }
+        if changes.new_type.is_none()
+            && changes.nullable.is_none()
+            && changes.server_default.is_none()
+        {
+            return Ok(());
+        }
+        let new_type = changes
+            .new_type
+            .as_ref()
+            .map(|t| d.column_type(t, false))
+            .transpose()
+            .map_err(render_error)?;
+        let default = match &changes.server_default {
+            Some(Some(e)) => Some(Some(d.expression(e).map_err(render_error)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        match d {
+            Dialect::Sqlite => {
+                let change = Change::Alter {
+                    column: name,
+                    new_type,
+                    nullable: changes.nullable,
+                    default,
+                };
+                self.rebuild(table, &change).await
+            }
+            Dialect::Postgres => {
+                let t = d.ident(table).map_err(render_error)?;
+                let c = d.ident(&name).map_err(render_error)?;
+                if let Some(ty) = new_type {
+                    self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {ty}"))
+                        .await?;
+                }
+                if let Some(nullable) = changes.nullable {
+                    let verb = if nullable { "DROP" } else { "SET" };
+                    self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} {verb} NOT NULL"))
+                        .await?;
+                }
+                match default {
+                    Some(Some(e)) => {
+                        self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {e}"))
+                            .await
+                    }
+                    Some(None) => {
+                        self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"))
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            }
+            Dialect::Mysql => {
+                self.mysql_modify(table, &name, new_type, changes.nullable, default)
+                    .await
+            }
+        }
+    }
+
+    /// `drop-constraint`, by kind where the dialect needs it.
+    async fn remove_constraint(&mut self, table: &str, name: &str) -> Result<(), Error> {
+        self.op_start().await?;
+        match self.dialect {
+            Dialect::Sqlite => {
+                self.rebuild(table, &Change::DropConstraint(name.to_owned()))
+                    .await
+            }
+            Dialect::Postgres => {
+                let t = self.dialect.ident(table).map_err(render_error)?;
+                let n = self.dialect.ident(name).map_err(render_error)?;
+                self.ddl_inner(&format!("ALTER TABLE {t} DROP CONSTRAINT {n}"))
+                    .await
+            }
+            Dialect::Mysql => self.mysql_drop_constraint(table, name).await,
+        }
+    }
+
+    /// `execute`: the policy checks the text as it is sent (values bound) or as the
+    /// script holds it (values spliced in as literals).
+    async fn run_statement(&mut self, sql: &str, params: &[Value]) -> Result<u64, Error> {
+        let result = async {
+            let sent = self.final_text(sql, params)?;
+            self.allowed(&sent)?;
+            self.op_start().await?;
+            if self.offline() {
+                self.tx().run(&sent).await.map_err(db_error)
+            } else {
+                self.tx().run_with(sql, params).await.map_err(db_error)
+            }
+        }
+        .await;
+        if may_commit_implicitly(sql) {
+            self.reopen_after_ddl().await;
+        }
+        result
+    }
+
+    /// `query`: the policy sees the query as it is sent (open_cursor), or as a script
+    /// would hold it; a script reads no rows.
+    async fn open_query(&mut self, sql: &str, params: &[Value]) -> Result<Cursor, Error> {
+        let sent = self.final_text(sql, params)?;
+        if self.offline() {
+            self.allowed(&sent)?;
+            return Err(Error::Offline);
+        }
+        self.op_start().await?;
+        self.open_cursor(sql, params).await
+    }
+
+    /// `bulk-insert`: chunks under every dialect's bound-parameter limit.
+    async fn insert(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: &[Row],
+    ) -> Result<u64, Error> {
+        self.op_start().await?;
+        if let Some(bad) = rows.iter().position(|r| r.len() != columns.len()) {
+            return Err(Error::Denied(format!(
+                "row {bad} has {} values for {} columns",
+                rows[bad].len(),
+                columns.len()
+            )));
+        }
+        // Stay under every dialect's bound-parameter limit (SQLite: 32766).
+        let per_statement = (30_000 / columns.len().max(1)).clamp(1, 1000);
+        // PostgreSQL does not convert a text parameter to, say, a timestamp column by
+        // itself: each value is cast to its column's type.
+        let casts = if self.dialect == Dialect::Postgres && !self.offline() {
+            Some(self.pg_column_types(table, columns).await?)
+        } else {
+            None
+        };
+        let mut inserted = 0;
+        for chunk in rows.chunks(per_statement) {
+            let (sql, params) = self
+                .dialect
+                .insert(table, columns, chunk, casts.as_deref())
+                .map_err(render_error)?;
+            let affected = self.tx().run_with(&sql, &params).await.map_err(db_error)?;
+            // A script knows what it will insert, not what a database reports.
+            inserted += if self.offline() {
+                chunk.len() as u64
+            } else {
+                affected
+            };
+        }
+        Ok(inserted)
+    }
+}
+
+fn nothing(_: ()) -> Done {
+    Done::Nothing
+}
+
+impl Done {
+    fn rows(self) -> u64 {
+        match self {
+            Done::Rows(n) => n,
+            _ => 0,
+        }
+    }
+}
+
+/// Each function of the `op` interface builds its [`Op`] and hands it to
+/// [`OpState::apply`].
 impl Host for OpState {
     async fn dialect(&mut self) -> wasmtime::Result<SqlDialect> {
         Ok(match self.dialect {
@@ -806,21 +1097,11 @@ impl Host for OpState {
     }
 
     async fn create_table(&mut self, table: Table) -> wasmtime::Result<Result<(), Error>> {
-        let statements = self.dialect.create_table(&table);
-        let result = self
-            .ddl(format!("create-table {}", table.name), statements)
-            .await;
-        self.track(result.is_ok(), |m, d| {
-            let _ = m.create_table(d, &table);
-        });
-        Ok(result)
+        self.unit(Op::CreateTable { table }).await
     }
 
     async fn drop_table(&mut self, name: String) -> wasmtime::Result<Result<(), Error>> {
-        let sql = self.dialect.drop_table(&name).map(|s| vec![s]);
-        let result = self.ddl(format!("drop-table {name}"), sql).await;
-        self.track(result.is_ok(), |m, _| m.drop_table(&name));
-        Ok(result)
+        self.unit(Op::DropTable { name }).await
     }
 
     async fn rename_table(
@@ -828,15 +1109,7 @@ impl Host for OpState {
         old_name: String,
         new_name: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let sql = self
-            .dialect
-            .rename_table(&old_name, &new_name)
-            .map(|s| vec![s]);
-        let result = self
-            .ddl(format!("rename-table {old_name} -> {new_name}"), sql)
-            .await;
-        self.track(result.is_ok(), |m, _| m.rename_table(&old_name, &new_name));
-        Ok(result)
+        self.unit(Op::RenameTable { old_name, new_name }).await
     }
 
     async fn add_column(
@@ -844,14 +1117,7 @@ impl Host for OpState {
         table: String,
         column: Column,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let sql = self.dialect.add_column(&table, &column);
-        let result = self
-            .ddl(format!("add-column {table}.{}", column.name), sql)
-            .await;
-        self.track(result.is_ok(), |m, d| {
-            let _ = m.add_column(d, &table, &column);
-        });
-        Ok(result)
+        self.unit(Op::AddColumn { table, column }).await
     }
 
     async fn drop_column(
@@ -859,10 +1125,7 @@ impl Host for OpState {
         table: String,
         column: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let sql = self.dialect.drop_column(&table, &column).map(|s| vec![s]);
-        let result = self.ddl(format!("drop-column {table}.{column}"), sql).await;
-        self.track(result.is_ok(), |m, _| m.drop_column(&table, &column));
-        Ok(result)
+        self.unit(Op::DropColumn { table, column }).await
     }
 
     async fn alter_column(
@@ -871,117 +1134,16 @@ impl Host for OpState {
         column: String,
         changes: ColumnAlteration,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let what = format!("alter-column {table}.{column}");
-        let d = self.dialect;
-        let result = async {
-            self.op_start().await?;
-            let mut name = column.clone();
-            if let Some(new_name) = &changes.new_name {
-                let sql = d
-                    .rename_column(&table, &column, new_name)
-                    .map_err(render_error)?;
-                self.ddl_inner(&sql).await?;
-                name = new_name.clone();
-            }
-            if changes.new_type.is_none()
-                && changes.nullable.is_none()
-                && changes.server_default.is_none()
-            {
-                return Ok(());
-            }
-            let new_type = changes
-                .new_type
-                .as_ref()
-                .map(|t| d.column_type(t, false))
-                .transpose()
-                .map_err(render_error)?;
-            let default = match &changes.server_default {
-                Some(Some(e)) => Some(Some(d.expression(e).map_err(render_error)?)),
-                Some(None) => Some(None),
-                None => None,
-            };
-            match d {
-                Dialect::Sqlite => {
-                    let change = Change::Alter {
-                        column: name,
-                        new_type,
-                        nullable: changes.nullable,
-                        default,
-                    };
-                    self.rebuild(&table, &change).await
-                }
-                Dialect::Postgres => {
-                    let t = d.ident(&table).map_err(render_error)?;
-                    let c = d.ident(&name).map_err(render_error)?;
-                    if let Some(ty) = new_type {
-                        self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {ty}"))
-                            .await?;
-                    }
-                    if let Some(nullable) = changes.nullable {
-                        let verb = if nullable { "DROP" } else { "SET" };
-                        self.ddl_inner(&format!(
-                            "ALTER TABLE {t} ALTER COLUMN {c} {verb} NOT NULL"
-                        ))
-                        .await?;
-                    }
-                    match default {
-                        Some(Some(e)) => {
-                            self.ddl_inner(&format!(
-                                "ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {e}"
-                            ))
-                            .await
-                        }
-                        Some(None) => {
-                            self.ddl_inner(&format!(
-                                "ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"
-                            ))
-                            .await
-                        }
-                        None => Ok(()),
-                    }
-                }
-                Dialect::Mysql => {
-                    self.mysql_modify(&table, &name, new_type, changes.nullable, default)
-                        .await
-                }
-            }
-        }
-        .await;
-        let result = self.outcome(what, result).await;
-        self.track(result.is_ok(), |m, d| {
-            let new_type = changes
-                .new_type
-                .as_ref()
-                .and_then(|t| d.column_type(t, false).ok());
-            let default = changes
-                .server_default
-                .as_ref()
-                .map(|e| e.as_ref().and_then(|e| d.expression(e).ok()));
-            m.alter_column(
-                &table,
-                &column,
-                changes.new_name.as_deref(),
-                new_type.as_deref(),
-                changes.nullable,
-                default.as_ref().map(|e| e.as_deref()),
-            );
-        });
-        Ok(result)
+        self.unit(Op::AlterColumn {
+            table,
+            column,
+            changes,
+        })
+        .await
     }
 
     async fn create_index(&mut self, index: Index) -> wasmtime::Result<Result<(), Error>> {
-        let sql = self.dialect.create_index(&index).map(|s| vec![s]);
-        let what = format!(
-            "create-index {} on {}({})",
-            index.name,
-            index.table,
-            names(&index.columns)
-        );
-        let result = self.ddl(what, sql).await;
-        self.track(result.is_ok() && index.unique, |m, _| {
-            m.add_constraint(&index.table, index.name.clone(), crate::schema::UNIQUE)
-        });
-        Ok(result)
+        self.unit(Op::CreateIndex { index }).await
     }
 
     async fn drop_index(
@@ -989,10 +1151,7 @@ impl Host for OpState {
         table: String,
         name: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let sql = self.dialect.drop_index(&table, &name).map(|s| vec![s]);
-        let result = self.ddl(format!("drop-index {name}"), sql).await;
-        self.track(result.is_ok(), |m, _| m.drop_constraint(&table, &name));
-        Ok(result)
+        self.unit(Op::DropIndex { table, name }).await
     }
 
     async fn create_foreign_key(
@@ -1000,21 +1159,7 @@ impl Host for OpState {
         table: String,
         key: ForeignKey,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let rendered = self.dialect.foreign_key(&table, &key);
-        let what = format!(
-            "create-foreign-key {table}({}) -> {}",
-            names(&key.columns),
-            key.referred_table
-        );
-        let result = self.add_constraint(what, &table, rendered).await;
-        self.track(result.is_ok(), |m, d| {
-            m.add_constraint(
-                &table,
-                d.foreign_key_name(&table, &key),
-                crate::schema::FOREIGN_KEY,
-            )
-        });
-        Ok(result)
+        self.unit(Op::CreateForeignKey { table, key }).await
     }
 
     async fn create_unique_constraint(
@@ -1022,20 +1167,8 @@ impl Host for OpState {
         table: String,
         constraint: UniqueConstraint,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let rendered = self.dialect.unique_constraint(&table, &constraint);
-        let what = format!(
-            "create-unique-constraint {table}({})",
-            names(&constraint.columns)
-        );
-        let result = self.add_constraint(what, &table, rendered).await;
-        self.track(result.is_ok(), |m, d| {
-            m.add_constraint(
-                &table,
-                d.unique_name(&table, &constraint),
-                crate::schema::UNIQUE,
-            )
-        });
-        Ok(result)
+        self.unit(Op::CreateUniqueConstraint { table, constraint })
+            .await
     }
 
     async fn create_check_constraint(
@@ -1043,17 +1176,8 @@ impl Host for OpState {
         table: String,
         constraint: CheckConstraint,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let rendered = self.dialect.check_constraint(&table, &constraint);
-        let what = format!("create-check-constraint {table}: {}", constraint.expression);
-        let result = self.add_constraint(what, &table, rendered).await;
-        self.track(result.is_ok(), |m, d| {
-            m.add_constraint(
-                &table,
-                d.check_name(&table, &constraint),
-                crate::schema::CHECK,
-            )
-        });
-        Ok(result)
+        self.unit(Op::CreateCheckConstraint { table, constraint })
+            .await
     }
 
     async fn drop_constraint(
@@ -1061,27 +1185,7 @@ impl Host for OpState {
         table: String,
         name: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let what = format!("drop-constraint {table}.{name}");
-        if let Err(e) = self.op_start().await {
-            return Ok(self.outcome(what, Err(e)).await);
-        }
-        let result = match self.dialect {
-            Dialect::Sqlite => {
-                self.rebuild(&table, &Change::DropConstraint(name.clone()))
-                    .await
-            }
-            Dialect::Postgres => match (self.dialect.ident(&table), self.dialect.ident(&name)) {
-                (Ok(t), Ok(n)) => {
-                    self.ddl_inner(&format!("ALTER TABLE {t} DROP CONSTRAINT {n}"))
-                        .await
-                }
-                (Err(e), _) | (_, Err(e)) => Err(render_error(e)),
-            },
-            Dialect::Mysql => self.mysql_drop_constraint(&table, &name).await,
-        };
-        let result = self.outcome(what, result).await;
-        self.track(result.is_ok(), |m, _| m.drop_constraint(&table, &name));
-        Ok(result)
+        self.unit(Op::DropConstraint { table, name }).await
     }
 
     async fn execute(
@@ -1089,25 +1193,7 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        self.within_call_limit(
-            "execute",
-            sql.len() + params.iter().map(value_bytes).sum::<usize>(),
-        )?;
-        let result = async {
-            let sent = self.final_text(&sql, &params)?;
-            self.allowed(&sent)?;
-            self.op_start().await?;
-            if self.offline() {
-                self.tx().run(&sent).await.map_err(db_error)
-            } else {
-                self.tx().run_with(&sql, &params).await.map_err(db_error)
-            }
-        }
-        .await;
-        if may_commit_implicitly(&sql) {
-            self.reopen_after_ddl().await;
-        }
-        Ok(self.outcome(format!("execute {sql:?}"), result).await)
+        Ok(self.apply(Op::Execute { sql, params }).await?.map(Done::rows))
     }
 
     async fn query(
@@ -1115,25 +1201,11 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Resource<Cursor>, Error>> {
-        self.within_call_limit(
-            "query",
-            sql.len() + params.iter().map(value_bytes).sum::<usize>(),
-        )?;
-        // The policy sees the query as it is sent (open_cursor), or as a script
-        // would hold it.
-        let result = match self.final_text(&sql, &params) {
-            Ok(sent) if self.offline() => self.allowed(&sent).and(Err(Error::Offline)),
-            Ok(_) => match self.op_start().await {
-                Ok(()) => self.open_cursor(&sql, &params).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        let result = match result {
-            Ok(cursor) => Ok(self.table.push(cursor)?),
-            Err(e) => Err(e),
-        };
-        Ok(self.outcome(format!("query {sql:?}"), result).await)
+        match self.apply(Op::Query { sql, params }).await? {
+            Ok(Done::Cursor(cursor)) => Ok(Ok(self.table.push(cursor)?)),
+            Ok(_) => unreachable!("a query gives a cursor"),
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     async fn bulk_insert(
@@ -1142,44 +1214,17 @@ impl Host for OpState {
         columns: Vec<String>,
         rows: Vec<Row>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        self.within_call_limit("bulk-insert", rows.iter().flatten().map(value_bytes).sum())?;
-        let what = format!("bulk-insert {table} ({} rows)", rows.len());
-        let result = async {
-            self.op_start().await?;
-            if let Some(bad) = rows.iter().position(|r| r.len() != columns.len()) {
-                return Err(Error::Denied(format!(
-                    "row {bad} has {} values for {} columns",
-                    rows[bad].len(),
-                    columns.len()
-                )));
-            }
-            // Stay under every dialect's bound-parameter limit (SQLite: 32766).
-            let per_statement = (30_000 / columns.len().max(1)).clamp(1, 1000);
-            // PostgreSQL does not convert a text parameter to, say, a timestamp column
-            // by itself: each value is cast to its column's type.
-            let casts = if self.dialect == Dialect::Postgres && !self.offline() {
-                Some(self.pg_column_types(&table, &columns).await?)
-            } else {
-                None
-            };
-            let mut inserted = 0;
-            for chunk in rows.chunks(per_statement) {
-                let (sql, params) = self
-                    .dialect
-                    .insert(&table, &columns, chunk, casts.as_deref())
-                    .map_err(render_error)?;
-                let affected = self.tx().run_with(&sql, &params).await.map_err(db_error)?;
-                // A script knows what it will insert, not what a database reports.
-                inserted += if self.offline() {
-                    chunk.len() as u64
-                } else {
-                    affected
-                };
-            }
-            Ok(inserted)
-        }
-        .await;
-        Ok(self.outcome(what, result).await)
+        Ok(self
+            .apply(Op::bulk_insert(table, columns, rows))
+            .await?
+            .map(Done::rows))
+    }
+}
+
+impl OpState {
+    /// Applies an op whose result the guest sees as `result<_, error>`.
+    async fn unit(&mut self, op: Op) -> wasmtime::Result<Result<(), Error>> {
+        Ok(self.apply(op).await?.map(drop))
     }
 }
 

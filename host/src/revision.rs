@@ -134,6 +134,9 @@ pub struct Revision {
     /// SHA-256 of the whole file, lowercase hex.
     pub sha256: String,
     pub size: u64,
+    /// The component's bytes, for a revision given in code rather than read from `path`
+    /// (which then only names it).
+    pub(crate) embedded: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Revision {
@@ -149,7 +152,34 @@ impl Revision {
             path: path.to_owned(),
             sha256: sha256_hex(&bytes),
             size: bytes.len() as u64,
+            embedded: None,
         })
+    }
+
+    /// A revision from a component held in memory (e.g. by `include_bytes!`); `name`
+    /// stands for its path in messages. Nothing is compiled.
+    pub fn from_bytes(
+        name: impl Into<PathBuf>,
+        bytes: impl Into<std::sync::Arc<[u8]>>,
+    ) -> Result<Self, RevisionError> {
+        let path = name.into();
+        let bytes: std::sync::Arc<[u8]> = bytes.into();
+        let meta = read_metadata(&bytes, &path)?;
+        Ok(Revision {
+            meta,
+            path,
+            sha256: sha256_hex(&bytes),
+            size: bytes.len() as u64,
+            embedded: Some(bytes),
+        })
+    }
+
+    /// The component's bytes: the embedded ones, or the file's.
+    pub(crate) fn bytes(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        match &self.embedded {
+            Some(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            None => std::fs::read(&self.path).map(std::borrow::Cow::Owned),
+        }
     }
 
     pub fn id(&self) -> &str {

@@ -185,7 +185,7 @@ impl Sandbox {
                 return Ok(component);
             }
         }
-        let bytes = std::fs::read(&revision.path).map_err(|source| SandboxError::Read {
+        let bytes = revision.bytes().map_err(|source| SandboxError::Read {
             path: revision.path.clone(),
             source,
         })?;
