@@ -9,4 +9,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/services.sh"
 trap services_stop EXIT
 cd "$root"
+# Build once; the embedded example carries its revisions inside its binary, so `retort
+# build` makes them before the tests run (its binary is then rebuilt with them).
+cargo test --release --workspace --no-run --quiet
+target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+(cd examples/embedded && "$target/release/retort" build)
 cargo test --release --workspace --no-fail-fast "$@"

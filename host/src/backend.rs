@@ -22,8 +22,6 @@ use sqlx::{
 use crate::dialect::Dialect;
 use crate::wit::Value;
 
-pub const VERSION_TABLE: &str = "retort_version";
-
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error(
@@ -294,7 +292,7 @@ fn is_lock_timeout(e: &sqlx::Error) -> bool {
 
 /// True when the error means the connection to the database is gone (the server ended
 /// the session, the network dropped, the server restarted).
-pub fn is_connection_lost(e: &sqlx::Error) -> bool {
+pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
@@ -316,7 +314,7 @@ pub fn is_connection_lost(e: &sqlx::Error) -> bool {
 }
 
 /// The transaction one revision runs in, or the script it is rendered into.
-pub enum Tx {
+pub(crate) enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
     MySql(Transaction<'static, MySql>),
@@ -361,7 +359,7 @@ macro_rules! bind_values {
 }
 
 /// A run that writes SQL instead of executing it (`--sql`): no database is opened.
-pub struct Script {
+pub(crate) struct Script {
     pub dialect: Dialect,
     /// Statements of the revision being rendered.
     pub statements: Vec<String>,
@@ -792,7 +790,7 @@ impl Backend {
     /// (`GET_LOCK`), released by [`Backend::release`] once the transaction has ended.
     /// Every writer of the ledger goes through here, so two deployers never interleave
     /// within a transaction, and a crashed one's lock ends with its connection.
-    pub async fn begin(&self) -> Result<Tx, BackendError> {
+    pub(crate) async fn begin(&self) -> Result<Tx, BackendError> {
         self.clear_interrupt();
         let err = query_err("starting a transaction");
         let mut tx = match &self.pool {
@@ -861,7 +859,7 @@ impl Backend {
     /// the session (PostgreSQL `pg_advisory_lock`, MySQL/MariaDB `GET_LOCK`; SQLite has
     /// no lock outside a transaction) and hands out the bare connection. The caller
     /// records the outcome with [`Backend::record_outside`], which also unlocks.
-    pub async fn begin_outside(&self) -> Result<Tx, BackendError> {
+    pub(crate) async fn begin_outside(&self) -> Result<Tx, BackendError> {
         self.clear_interrupt();
         let err = query_err("taking the migration lock");
         let mut tx = match &self.pool {
@@ -958,7 +956,7 @@ impl Backend {
     /// Records the outcome of a revision that ran outside a transaction, in a
     /// transaction of its own on the same connection (the lock is still held), then
     /// releases the lock.
-    pub async fn record_outside(
+    pub(crate) async fn record_outside(
         &self,
         mut tx: Tx,
         entry: &LogEntry<'_>,
@@ -984,7 +982,7 @@ impl Backend {
 
     /// Ends, unrecorded, what [`Backend::begin`] or [`Backend::begin_outside`] started:
     /// a transaction rolls back (by being dropped) and the lock goes.
-    pub async fn abandon(&self, tx: Tx) {
+    pub(crate) async fn abandon(&self, tx: Tx) {
         if tx.in_transaction() {
             drop(tx);
             self.release().await;
@@ -995,7 +993,7 @@ impl Backend {
 
     /// Releases the session lock of [`Backend::begin_outside`] and returns the
     /// connection to the pool.
-    pub async fn unlock_outside(&self, mut tx: Tx) {
+    pub(crate) async fn unlock_outside(&self, mut tx: Tx) {
         let sql = match self.dialect {
             Dialect::Postgres => format!("SELECT pg_advisory_unlock({PG_LOCK})"),
             Dialect::Mysql => format!("DO RELEASE_LOCK({MYSQL_LOCK})"),
@@ -1008,7 +1006,7 @@ impl Backend {
     /// Releases the session's migration lock (MySQL/MariaDB) once a transaction from
     /// [`Backend::begin`] has committed or been dropped. A lost connection took the lock
     /// with it, so failing here is harmless.
-    pub async fn release(&self) {
+    pub(crate) async fn release(&self) {
         if let Pool::MySql(p) = &self.pool {
             let _ = sqlx::raw_sql(AssertSqlSafe(format!("DO RELEASE_LOCK({MYSQL_LOCK})")))
                 .execute(p)
@@ -1061,7 +1059,7 @@ impl Backend {
     }
 
     /// The version table's rows as this transaction sees them.
-    pub async fn heads_in(tx: &mut Tx) -> Result<Vec<String>, BackendError> {
+    pub(crate) async fn heads_in(tx: &mut Tx) -> Result<Vec<String>, BackendError> {
         let rows = tx
             .strings(
                 "SELECT version_num FROM retort_version ORDER BY version_num",
@@ -1076,7 +1074,11 @@ impl Backend {
     }
 
     /// Checks foreign keys (SQLite), records the step in the ledger and commits.
-    pub async fn finish(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
+    pub(crate) async fn finish(
+        &self,
+        mut tx: Tx,
+        entry: &LogEntry<'_>,
+    ) -> Result<(), BackendError> {
         if let Err(e) = self.record_step(&mut tx, entry).await {
             self.abandon(tx).await;
             return Err(e);
@@ -1086,7 +1088,11 @@ impl Backend {
 
     /// Checks foreign keys (SQLite) and records the step in the ledger, without
     /// committing (`--transaction all` commits once, at the end).
-    pub async fn record_step(&self, tx: &mut Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
+    pub(crate) async fn record_step(
+        &self,
+        tx: &mut Tx,
+        entry: &LogEntry<'_>,
+    ) -> Result<(), BackendError> {
         if let Tx::Sqlite(t) = tx {
             let violations: Vec<SqliteRow> = sqlx::query("PRAGMA foreign_key_check")
                 .fetch_all(&mut **t)
@@ -1117,7 +1123,7 @@ impl Backend {
     }
 
     /// Commits a transaction from [`Backend::begin`] and releases the lock.
-    pub async fn commit(&self, tx: Tx) -> Result<(), BackendError> {
+    pub(crate) async fn commit(&self, tx: Tx) -> Result<(), BackendError> {
         let result = tx.commit().await.map_err(query_err("committing"));
         self.release().await;
         result
@@ -1137,7 +1143,7 @@ impl Backend {
     }
 
     /// Records a revision that failed on a database that cannot roll its DDL back.
-    pub async fn record_failure(&self, entry: &LogEntry<'_>) -> Result<(), BackendError> {
+    pub(crate) async fn record_failure(&self, entry: &LogEntry<'_>) -> Result<(), BackendError> {
         let tx = self.begin().await?;
         self.record(tx, entry).await
     }
@@ -1242,7 +1248,7 @@ impl Failure {
 }
 
 /// What the ledger records for one step.
-pub struct LogEntry<'a> {
+pub(crate) struct LogEntry<'a> {
     pub revision: &'a str,
     pub direction: Movement,
     pub status: Status,
@@ -1256,7 +1262,7 @@ pub struct LogEntry<'a> {
 }
 
 /// The ledger tables, created when missing (docs/ledger.md).
-pub fn ledger_tables(dialect: Dialect) -> [String; 2] {
+pub(crate) fn ledger_tables(dialect: Dialect) -> [String; 2] {
     let id = match dialect {
         Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
@@ -1273,7 +1279,7 @@ pub fn ledger_tables(dialect: Dialect) -> [String; 2] {
 /// Writes a step to the ledger: the version table's rows become `entry.heads` (unless
 /// the entry records a failure) and the log gains a row. Online the values are bound;
 /// in a script they become literals.
-pub async fn write_ledger(
+pub(crate) async fn write_ledger(
     tx: &mut Tx,
     dialect: Dialect,
     entry: &LogEntry<'_>,
@@ -1308,7 +1314,7 @@ pub async fn write_ledger(
     Ok(())
 }
 
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

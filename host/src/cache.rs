@@ -78,7 +78,8 @@ impl Cache {
         }
     }
 
-    /// Where the entry for this digest lives (for tests and `inspect`).
+    /// Where the entry for this digest lives.
+    #[cfg(test)]
     pub fn path_of(&self, sha256: &str) -> PathBuf {
         self.entry(sha256)
     }

@@ -201,6 +201,15 @@ impl Config {
         })
     }
 
+    /// The default settings, as if an empty `retort.toml` were in `root`.
+    pub fn default_in(root: &Path) -> Self {
+        Config {
+            root: root.to_owned(),
+            path: root.join(FILE_NAME),
+            file: File::default(),
+        }
+    }
+
     pub fn sources_dir(&self) -> PathBuf {
         self.root.join(&self.file.migrations.sources)
     }

@@ -7,7 +7,7 @@
 
 pub mod backend;
 pub mod build;
-pub mod cache;
+mod cache;
 pub mod cli;
 pub mod config;
 pub mod dialect;
@@ -17,11 +17,16 @@ pub mod migrate;
 pub mod op;
 pub mod ops;
 pub mod policy;
-pub mod rebuild;
+pub mod project;
+mod rebuild;
 pub mod revision;
 pub mod sandbox;
-pub mod schema;
-pub mod wasi;
+mod schema;
+pub mod testing;
+mod wasi;
+
+pub use migrate::{Applied, TransactionMode};
+pub use project::{Database, Error, Project, RunOptions};
 
 mod generated {
     wasmtime::component::bindgen!({

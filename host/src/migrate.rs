@@ -226,8 +226,24 @@ pub struct History {
 }
 
 impl History {
+    /// Every revision component in `dir` (sorted by file name).
     pub fn load(dir: &Path) -> Result<History, MigrateError> {
-        let list = revision::load_dir(dir)?;
+        Self::from_revisions(revision::load_dir(dir)?)
+    }
+
+    /// A history of revisions read elsewhere (e.g. components embedded in a binary).
+    pub fn from_revisions(list: Vec<Revision>) -> Result<History, MigrateError> {
+        let mut seen: HashMap<&str, &Path> = HashMap::with_capacity(list.len());
+        for rev in &list {
+            if let Some(first) = seen.insert(&rev.meta.id, &rev.path) {
+                return Err(RevisionError::DuplicateId {
+                    id: rev.meta.id.clone(),
+                    first: first.to_owned(),
+                    second: rev.path.clone(),
+                }
+                .into());
+            }
+        }
         let graph = Graph::new(list.iter().map(|r| r.meta.clone()))?;
         let revisions = list.into_iter().map(|r| (r.meta.id.clone(), r)).collect();
         Ok(History { graph, revisions })
@@ -372,7 +388,7 @@ impl<'a> Migrator<'a> {
     /// ledger is still where the plan left it; if another deployer moved it, the run
     /// stops with [`MigrateError::Moved`]. Every component is compiled before the first
     /// step runs, so a malformed one stops the run before anything changes.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         steps: &[Step],
         start: &[String],
@@ -738,7 +754,10 @@ impl Target for ScriptTarget {
         recording: bool,
         _heads: &[String],
     ) -> Result<Opened, BackendError> {
-        let mut script = self.script.take().expect("the script is back between steps");
+        let mut script = self
+            .script
+            .take()
+            .expect("the script is back between steps");
         script.recording = recording;
         script.statements.clear();
         Ok(Opened::Tx(Tx::Script(Box::new(script))))
@@ -950,7 +969,10 @@ pub async fn run_script(
         graph::plan_upgrade(graph, &[], &plan.start)
     };
     let replayed = replay.len();
-    let steps: Vec<Step> = replay.into_iter().chain(plan.steps.iter().cloned()).collect();
+    let steps: Vec<Step> = replay
+        .into_iter()
+        .chain(plan.steps.iter().cloned())
+        .collect();
     let mut target = ScriptTarget {
         dialect: d,
         script: Some(script),

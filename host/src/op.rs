@@ -70,9 +70,15 @@ pub enum Op {
         name: String,
     },
     /// One statement with bound parameters.
-    Execute { sql: String, params: Vec<Value> },
+    Execute {
+        sql: String,
+        params: Vec<Value>,
+    },
     /// A query read through a cursor.
-    Query { sql: String, params: Vec<Value> },
+    Query {
+        sql: String,
+        params: Vec<Value>,
+    },
     /// Rows inserted with bound parameters. Once the op has run, the journal keeps it
     /// without its rows (`rows` empty, `row_count` says how many there were), so that a
     /// data migration's journal stays small.

@@ -13,10 +13,10 @@ use sqlparser::parser::Parser;
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::backend::Tx;
-use crate::op::Op;
 use crate::dialect::{Dialect, RenderError, parser_dialect};
 use crate::generated::retort::migration::op::{Host, HostCursor};
 use crate::generated::retort::migration::types::Host as TypesHost;
+use crate::op::Op;
 use crate::policy::Policy;
 use crate::rebuild::{self, Change, RebuildError};
 use crate::wit::{
@@ -37,7 +37,7 @@ impl wasmtime_wasi::WasiView for OpState {
 
 /// Limits on what one op call may move (`[sandbox]` in retort.toml).
 #[derive(Debug, Clone, Copy)]
-pub struct CallLimits {
+pub(crate) struct CallLimits {
     pub max_call_bytes: usize,
     pub max_batch_rows: u32,
 }
@@ -52,7 +52,6 @@ impl Default for CallLimits {
     }
 }
 
-
 /// A guest log line, handed to whoever runs the migration.
 pub type LogSink = Arc<dyn Fn(&str, LogLevel, &str) + Send + Sync>;
 
@@ -64,7 +63,7 @@ pub struct Cursor {
 }
 
 /// Everything one revision call can reach.
-pub struct OpState {
+pub(crate) struct OpState {
     pub revision: String,
     pub dialect: Dialect,
     tx: Option<Tx>,
@@ -248,7 +247,10 @@ impl OpState {
             Op::CreateCheckConstraint { table, constraint } => {
                 m.add_constraint(table, d.check_name(table, constraint), CHECK)
             }
-            Op::CreateIndex { .. } | Op::Execute { .. } | Op::Query { .. } | Op::BulkInsert { .. } => {}
+            Op::CreateIndex { .. }
+            | Op::Execute { .. }
+            | Op::Query { .. }
+            | Op::BulkInsert { .. } => {}
         }
     }
 
@@ -737,13 +739,13 @@ fn may_commit_implicitly(sql: &str) -> bool {
 }
 
 /// How an op error says the database connection is gone (crate::migrate looks for it).
-pub const CONNECTION_LOST: &str = "the database connection was lost";
+pub(crate) const CONNECTION_LOST: &str = "the database connection was lost";
 
 /// Sorts a database error into the variant a guest can match on, by the database's
 /// error codes: sqlx's kind for constraint violations, PostgreSQL's SQLSTATE and
 /// MySQL/MariaDB's error numbers for missing and existing objects. SQLite has one code
 /// (SQLITE_ERROR) for both, so there, and only there, the message decides.
-pub fn db_error(e: sqlx::Error) -> Error {
+pub(crate) fn db_error(e: sqlx::Error) -> Error {
     if crate::backend::is_connection_lost(&e) {
         return Error::Database(format!("{CONNECTION_LOST}: {e}"));
     }
@@ -817,7 +819,6 @@ fn db_error_kind(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
         DbErrorKind::Other
     }
 }
-
 
 impl TypesHost for OpState {}
 
@@ -1193,7 +1194,10 @@ impl Host for OpState {
         sql: String,
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        Ok(self.apply(Op::Execute { sql, params }).await?.map(Done::rows))
+        Ok(self
+            .apply(Op::Execute { sql, params })
+            .await?
+            .map(Done::rows))
     }
 
     async fn query(

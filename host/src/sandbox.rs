@@ -150,7 +150,7 @@ impl Sandbox {
     }
 
     /// The compiled component, with its imports checked against what the host provides.
-    pub fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
+    pub(crate) fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
         let component = self.compile(revision)?;
         let forbidden: Vec<String> = component
             .component_type()
@@ -203,7 +203,7 @@ impl Sandbox {
     }
 
     /// Limits for one revision call's store.
-    pub fn store_limits(&self) -> wasmtime::StoreLimits {
+    pub(crate) fn store_limits(&self) -> wasmtime::StoreLimits {
         StoreLimitsBuilder::new()
             .memory_size((self.limits.memory_mib as usize).saturating_mul(1 << 20))
             .table_elements(self.limits.table_elements)
@@ -213,7 +213,7 @@ impl Sandbox {
     }
 
     /// The limits ops enforce on each call.
-    pub fn call_limits(&self) -> crate::ops::CallLimits {
+    pub(crate) fn call_limits(&self) -> crate::ops::CallLimits {
         crate::ops::CallLimits {
             max_call_bytes: self.limits.max_call_bytes,
             max_batch_rows: self.limits.max_batch_rows,
@@ -222,7 +222,7 @@ impl Sandbox {
 
     /// Instantiates the component and calls `upgrade` or `downgrade`. The state comes
     /// back in every case so that the caller can commit or roll back its transaction.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         component: &Component,
         direction: Direction,

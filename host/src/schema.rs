@@ -79,10 +79,6 @@ impl Schema {
         Ok(())
     }
 
-    pub fn table(&self, name: &str) -> Option<&TableModel> {
-        self.tables.get(name)
-    }
-
     pub fn column(&self, table: &str, column: &str) -> Option<&ColumnModel> {
         self.tables
             .get(table)?
