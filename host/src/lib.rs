@@ -1,9 +1,15 @@
 //! Retort: database migrations whose revisions are sandboxed WebAssembly components.
 //!
+//! Start at [`Project`] and [`Database`]: open a project (from `retort.toml`, or from
+//! components given in code), connect, plan, upgrade, downgrade, stamp, read the current
+//! heads. Every gate lives behind those calls, so the `retort` command line (built on
+//! them) can do nothing an embedding application cannot.
+//!
 //! The data path: [`config`] and the [`revision`] files give a [`graph`], whose plan
 //! the [`migrate`] runner executes step by step: each revision runs in the [`sandbox`],
-//! its ops are rendered by [`dialect`] (and [`rebuild`] for SQLite's table rebuilds)
-//! and run by the [`backend`] in one transaction with the ledger update.
+//! every call it makes becomes an [`op::Op`] that one executor validates, renders with
+//! the [`dialect`] (SQLite's table rebuilds included) and runs through the [`backend`]
+//! in one transaction with the ledger update, or writes into a script (`--sql`).
 
 pub mod backend;
 pub mod build;
@@ -26,6 +32,7 @@ pub mod testing;
 mod wasi;
 
 pub use migrate::{Applied, TransactionMode};
+pub use ops::LogSink;
 pub use project::{Database, Error, Project, RunOptions};
 
 mod generated {

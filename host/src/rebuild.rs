@@ -1,4 +1,4 @@
-//! SQLite's table rebuild (https://sqlite.org/lang_altertable.html, section 7), for the
+//! SQLite's table rebuild (<https://sqlite.org/lang_altertable.html>, section 7), for the
 //! changes SQLite's ALTER TABLE cannot make: a column's type, nullability or default,
 //! and adding or dropping a constraint.
 //!

@@ -903,6 +903,27 @@ fn verify_finds_applied_revisions_that_changed() {
     assert_eq!(p.db().heads(), ["c"]);
 }
 
+/// Ops are data: a dry run lists, per step, the ops its revision would run, found by
+/// running the plan against a script target (nothing reaches the database).
+#[test]
+fn a_dry_run_lists_the_ops_of_each_step() {
+    let p = wat_project(&[("a", &[], "ta"), ("b", &["a"], "tb")]);
+    p.ok(&["upgrade", "a"]);
+    let plan = p.json(&["upgrade", "head", "--dry-run"]);
+    let steps = plan.as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{plan}");
+    assert_eq!(steps[0]["revision"], "b");
+    assert_eq!(
+        steps[0]["ops"],
+        serde_json::json!([{ "op": "execute", "sql": "CREATE TABLE tb (id INTEGER)", "params": [] }])
+    );
+    assert!(!p.db().tables().contains(&"tb".to_string()));
+    let back = p.json(&["downgrade", "base", "--dry-run"]);
+    assert_eq!(back[0]["revision"], "a");
+    assert_eq!(back[0]["ops"][0]["sql"], "DROP TABLE ta");
+    assert_eq!(p.db().heads(), ["a"]);
+}
+
 /// The gates live in the library: an application that embeds `retort` and never runs
 /// the CLI still gets the refusal of changed applied components.
 #[test]
