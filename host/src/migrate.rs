@@ -62,6 +62,11 @@ pub enum MigrateError {
     },
     #[error("cannot render the script: {0}")]
     Render(String),
+    /// `downgrade --sql` without `FROM:TO` (a usage error).
+    #[error(
+        "downgrade --sql needs a range FROM:TO (e.g. head:base): there is no database to start from"
+    )]
+    NeedsRange,
     #[error(
         "revision {} failed to {} earlier and could not be rolled back (MariaDB/MySQL DDL, or a \
          revision that runs outside a transaction): the database may hold part of it. Check it, undo or finish by hand, then record the state with \
@@ -899,6 +904,44 @@ pub struct ScriptPlan<'a> {
     pub steps: Vec<Step>,
     /// `upgrade`, `downgrade` or `stamp` (for the header).
     pub command: &'a str,
+}
+
+impl ScriptPlan<'static> {
+    /// The plan of `upgrade --sql RANGE` / `downgrade --sql RANGE`: `FROM:TO`, or for an
+    /// upgrade just `TO` (from base). A downgrade needs the range: there is no database
+    /// to start from.
+    pub fn for_range(
+        graph: &Graph,
+        dialect: Dialect,
+        range: &str,
+        direction: Direction,
+    ) -> Result<Self, MigrateError> {
+        let (from, to) = match (range.split_once(':'), direction) {
+            (Some((from, to)), _) => (from, to),
+            (None, Direction::Up) => ("base", range),
+            (None, Direction::Down) => return Err(MigrateError::NeedsRange),
+        };
+        let start = match from {
+            "" | "base" => Vec::new(),
+            spec => graph.upgrade_target(spec, &[])?,
+        };
+        let steps = match direction {
+            Direction::Up => {
+                let target = graph.upgrade_target(to, &start)?;
+                graph::plan_upgrade(graph, &start, &target)
+            }
+            Direction::Down => graph::plan_downgrade(graph, &graph.downgrade_removal(to, &start)?),
+        };
+        Ok(ScriptPlan {
+            dialect,
+            start,
+            steps,
+            command: match direction {
+                Direction::Up => "upgrade",
+                Direction::Down => "downgrade",
+            },
+        })
+    }
 }
 
 /// A script and what each revision in it did.

@@ -77,7 +77,11 @@ impl Project {
     /// The project `retort.toml` at `path` describes, with the revision components in its
     /// `[migrations] components` directory.
     pub fn open(path: impl AsRef<Path>) -> Result<Project, Error> {
-        let config = Config::load(path.as_ref())?;
+        Self::from_config(Config::load(path.as_ref())?)
+    }
+
+    /// The project of settings already read: its revisions from their directory.
+    pub fn from_config(config: Config) -> Result<Project, Error> {
         let history = History::load(&config.components_dir())?;
         Ok(Project { config, history })
     }
@@ -260,6 +264,12 @@ impl Database<'_> {
         let migrator = self.migrator(options)?;
         let plan = migrator.plan(direction, target).await?;
         Ok(migrator.migrate(plan).await?)
+    }
+
+    /// Runs a plan made by [`Database::plan`], with every gate ([`Migrator::migrate`]):
+    /// planning again under the lock when another deployer moved the ledger.
+    pub async fn run_plan(&self, plan: Plan, options: RunOptions) -> Result<Vec<Applied>, Error> {
+        Ok(self.migrator(options)?.migrate(plan).await?)
     }
 
     async fn move_to(

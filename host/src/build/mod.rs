@@ -390,6 +390,51 @@ pub fn slug(message: &str) -> String {
     slug.trim_end_matches('_').to_owned()
 }
 
+/// Why `init` could not make a project.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{} exists already", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot write the project skeleton in {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `retort init`: `retort.toml`, the sources folder with the revision template, and a
+/// `.gitignore`, in `dir`. Returns the config file and the sources folder it created.
+pub fn init_project(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
+    let config_path = dir.join(crate::config::FILE_NAME);
+    if config_path.exists() {
+        return Err(InitError::Exists(config_path));
+    }
+    // A source checkout's SDK when retort runs from one, else the published crate.
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
+    let spec = match sdk.canonicalize() {
+        Ok(p) => format!(
+            "{{ path = {} }}",
+            toml::Value::String(p.display().to_string())
+        ),
+        Err(_) => format!("\"{}\"", env!("CARGO_PKG_VERSION")),
+    };
+    let versions = dir.join("migrations/versions");
+    let io = |source| InitError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(&versions).map_err(io)?;
+    std::fs::write(&config_path, crate::config::template(&spec)).map_err(io)?;
+    std::fs::write(
+        dir.join("migrations/script.rs.tmpl"),
+        toolchain::rust::TEMPLATE,
+    )
+    .map_err(io)?;
+    std::fs::write(dir.join(".gitignore"), ".retort/\n*.db\n").map_err(io)?;
+    Ok(vec![config_path, versions])
+}
+
 /// What `revision` and `merge` ask for.
 #[derive(Debug, Clone, Default)]
 pub struct NewRevision {

@@ -78,6 +78,9 @@ pub enum GraphError {
     BadRange { start: String, end: String },
     #[error("{id} is not a head; pass --splice to start a branch from it")]
     NotAHead { id: String },
+    /// A `history -r` range that cannot be read (a usage error).
+    #[error("{reason}")]
+    RangeSyntax { reason: String },
 }
 
 fn at(current: &[String]) -> String {
@@ -358,6 +361,39 @@ impl Graph {
 
     /// The revisions from `start` to `end` inclusive (`None`: base / the heads), newest
     /// first, for `history -r START:END`.
+    /// What `history -r START:END` lists, newest first (every revision without a
+    /// range). `current` is the database's heads, for `current` on either side.
+    pub fn history_range(
+        &self,
+        range: Option<&str>,
+        current: &[String],
+    ) -> Result<Vec<&Node>, GraphError> {
+        let Some(range) = range else {
+            return Ok(self.ordered().rev().collect());
+        };
+        let syntax = |reason: &str| GraphError::RangeSyntax {
+            reason: reason.to_owned(),
+        };
+        let (start, end) = range
+            .split_once(':')
+            .ok_or_else(|| syntax("a range is START:END, e.g. base:head or ae10:"))?;
+        let start = match start {
+            "" | "base" => None,
+            "current" => match current {
+                [one] => Some(one.as_str()),
+                [] => None,
+                _ => return Err(syntax("the database has several heads; name one as START")),
+            },
+            s => Some(self.lookup(s)?),
+        };
+        let end = match end {
+            "" | "heads" => None,
+            "current" => Some(current.to_vec()),
+            e => Some(self.upgrade_target(e, &[])?),
+        };
+        self.range(start, end.as_deref())
+    }
+
     pub fn range(
         &self,
         start: Option<&str>,

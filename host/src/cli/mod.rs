@@ -1,0 +1,1041 @@
+//! The `retort` command line: parse, call the library, print.
+//!
+//! Human output and errors go to stderr, `--format json` output to stdout.
+//! Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use self::output::Output;
+use crate::build;
+use crate::config::{self, Config};
+use crate::dialect::Dialect;
+use crate::graph::Direction;
+use crate::integrity;
+use crate::migrate::{MigrateError, ScriptPlan, TransactionMode};
+use crate::project::{Database, Project, RunOptions};
+use crate::revision::{self, Metadata};
+use crate::wit::LogLevel;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "retort",
+    version,
+    about = "Database migrations as sandboxed WebAssembly components"
+)]
+pub struct Cli {
+    /// The config file.
+    #[arg(short, long, global = true, env = "RETORT_CONFIG", default_value = config::FILE_NAME)]
+    pub config: PathBuf,
+    /// Database URL, over the config file (also RETORT_DATABASE_URL; DATABASE_URL is the
+    /// last fallback).
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+    /// Output format of read commands: text (stderr) or json (stdout).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Seconds to wait for the migration lock another deployer holds.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    pub lock_timeout: u64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--lang`: the library's [`crate::build::Lang`], as clap reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LangArg {
+    Rust,
+    Python,
+    Js,
+    C,
+}
+
+impl From<LangArg> for crate::build::Lang {
+    fn from(l: LangArg) -> Self {
+        use crate::build::Lang;
+        match l {
+            LangArg::Rust => Lang::Rust,
+            LangArg::Python => Lang::Python,
+            LangArg::Js => Lang::Js,
+            LangArg::C => Lang::C,
+        }
+    }
+}
+
+/// `--transaction`: the library's [`TransactionMode`], as clap reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum TransactionArg {
+    /// Each revision in its own transaction, with its ledger update (the default).
+    #[default]
+    PerRevision,
+    /// The whole run in one transaction: all revisions or none (SQLite, PostgreSQL).
+    All,
+}
+
+impl From<TransactionArg> for TransactionMode {
+    fn from(t: TransactionArg) -> Self {
+        match t {
+            TransactionArg::PerRevision => TransactionMode::PerRevision,
+            TransactionArg::All => TransactionMode::All,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create retort.toml and a migrations folder with a revision template.
+    Init {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Write a new Rust revision source after the current head.
+    Revision {
+        #[arg(short, long)]
+        message: String,
+        /// The revision id (default: 12 random hex digits).
+        #[arg(long)]
+        rev_id: Option<String>,
+        /// The down revision instead of the head: REV, BRANCH@head, or base for a new
+        /// independent base (repeat for several).
+        #[arg(long = "head")]
+        head: Vec<String>,
+        /// Allow --head to name a revision that is not a head (start a branch from it).
+        #[arg(long)]
+        splice: bool,
+        /// A branch label for the new revision (repeatable).
+        #[arg(long = "branch-label")]
+        branch_label: Vec<String>,
+        /// A revision or branch label this one depends on (repeatable).
+        #[arg(long = "depends-on")]
+        depends_on: Vec<String>,
+        /// The source's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: LangArg,
+    },
+    /// Write a revision that merges two or more heads.
+    Merge {
+        /// The revisions to merge (e.g. `heads`, or two ids).
+        #[arg(required = true)]
+        revisions: Vec<String>,
+        #[arg(short, long)]
+        message: String,
+        #[arg(long)]
+        rev_id: Option<String>,
+        #[arg(long = "branch-label")]
+        branch_label: Vec<String>,
+    },
+    /// Build every revision source into a revision component.
+    Build,
+    /// Make any component a revision by adding Retort's metadata.
+    Pack {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long)]
+        rev_id: String,
+        #[arg(long = "down")]
+        down: Vec<String>,
+        #[arg(long = "depends-on")]
+        depends_on: Vec<String>,
+        #[arg(long = "branch-label")]
+        branch_label: Vec<String>,
+        #[arg(short, long)]
+        message: String,
+        /// The revision must run outside a transaction (CREATE INDEX CONCURRENTLY, VACUUM).
+        #[arg(long)]
+        no_transaction: bool,
+    },
+    /// Apply revisions up to REV: head, heads, an id or prefix, +N (with --sql, FROM:TO).
+    Upgrade {
+        #[arg(default_value = "head")]
+        revision: String,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run even though an applied revision's component changed since it ran.
+        #[arg(long)]
+        allow_modified: bool,
+        /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
+        #[arg(long, value_enum, default_value_t)]
+        transaction: TransactionArg,
+        /// Show the wasm backtrace of a trap.
+        #[arg(short, long)]
+        verbose: bool,
+        #[command(flatten)]
+        offline: Offline,
+    },
+    /// Revert revisions down to REV: base, an id or prefix, -N (with --sql, FROM:TO).
+    Downgrade {
+        #[arg(allow_hyphen_values = true)]
+        revision: String,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run even though an applied revision's component changed since it ran.
+        #[arg(long)]
+        allow_modified: bool,
+        /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
+        #[arg(long, value_enum, default_value_t)]
+        transaction: TransactionArg,
+        /// Show the wasm backtrace of a trap.
+        #[arg(short, long)]
+        verbose: bool,
+        #[command(flatten)]
+        offline: Offline,
+    },
+    /// The database's applied heads.
+    Current {
+        /// Exit 1 unless the database is at every head (a deploy gate).
+        #[arg(long)]
+        check_heads: bool,
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Revisions, newest first, with a text graph.
+    History {
+        /// A range START:END (either side may be empty; `current`, `base`, `heads`).
+        #[arg(short = 'r', long = "rev-range", allow_hyphen_values = true)]
+        range: Option<String>,
+        #[arg(short, long)]
+        verbose: bool,
+        /// Mark the database's current revisions (connects to it).
+        #[arg(short, long)]
+        indicate_current: bool,
+    },
+    /// The revisions no other revision follows.
+    Heads {
+        #[arg(short, long)]
+        verbose: bool,
+        /// Do not count revisions that others depend on as heads.
+        #[arg(long)]
+        resolve_dependencies: bool,
+    },
+    /// Branch points: revisions followed by more than one revision.
+    Branches {
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// One revision's metadata.
+    Show { revision: String },
+    /// Report applied revisions whose component changed or disappeared (exit 1), or with
+    /// --sum, files that differ from the sum file (no database needed).
+    Verify {
+        #[arg(long)]
+        sum: bool,
+    },
+    /// Write the sum file (retort.sum) over the components directory.
+    Sum,
+    /// A revision's metadata, digest, size, imports and exports, from an id or a file.
+    Inspect { target: String },
+    /// Set the version table to REV... without running any revision.
+    Stamp {
+        #[arg(required = true)]
+        revisions: Vec<String>,
+        /// Delete every row first, even ones naming unknown revisions.
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        offline: Offline,
+    },
+}
+
+/// `--sql` and `--dialect`: render a script instead of touching a database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Offline {
+    /// Print the SQL to stdout instead of running it; no database is opened.
+    #[arg(long)]
+    sql: bool,
+    /// The dialect of the script (default: the database URL's scheme).
+    #[arg(long, value_enum, requires = "sql")]
+    dialect: Option<DialectArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DialectArg {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Offline {
+    /// The dialect of an offline run, if this is one.
+    fn dialect(&self, config: &Config, url: Option<&str>) -> Result<Option<Dialect>, Failure> {
+        if !self.sql {
+            return Ok(None);
+        }
+        if let Some(d) = self.dialect {
+            return Ok(Some(match d {
+                DialectArg::Sqlite => Dialect::Sqlite,
+                DialectArg::Postgres => Dialect::Postgres,
+                DialectArg::Mysql => Dialect::Mysql,
+            }));
+        }
+        let url = config.database_url(url).map_err(|_| {
+            usage(anyhow::anyhow!(
+                "--sql needs --dialect sqlite|postgres|mysql, or a database URL to take it from"
+            ))
+        })?;
+        Dialect::from_url(&url).map(Some).ok_or_else(|| {
+            usage(anyhow::anyhow!(
+                "cannot tell the dialect of {url:?}: pass --dialect"
+            ))
+        })
+    }
+}
+
+/// How a command failed: a usage/config problem (exit 2) or anything else (exit 1).
+struct Failure {
+    usage: bool,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            usage: false,
+            error: e.into(),
+        }
+    }
+}
+
+fn usage(e: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        usage: true,
+        error: e.into(),
+    }
+}
+
+/// Parses the arguments, runs the command, prints the error chain once.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let top = failure.error.to_string();
+            eprintln!("error: {top}");
+            for cause in failure.error.chain().skip(1) {
+                // A trap's first line is on the top line already (migrate::StepFailure).
+                let cause = cause.to_string();
+                let said = cause.strip_prefix("trapped: ").unwrap_or(&cause);
+                if !top.contains(said) {
+                    eprintln!("  caused by: {cause}");
+                }
+            }
+            ExitCode::from(if failure.usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// The settings and the output, shared by every command.
+struct Ctx {
+    config: Config,
+    url: Option<String>,
+    lock_timeout: Duration,
+    out: Output,
+}
+
+impl Ctx {
+    /// The project: the settings and the revisions (their metadata; nothing compiled).
+    fn project(&self) -> Result<Project, Failure> {
+        Project::from_config(self.config.clone()).map_err(failure)
+    }
+
+    async fn connect<'p>(&self, project: &'p Project) -> Result<Database<'p>, Failure> {
+        project
+            .connect_with(self.url.as_deref().unwrap_or(""), self.lock_timeout)
+            .await
+            .map_err(failure)
+    }
+}
+
+/// Sorts a library error: the configuration's fault (a missing or unusable URL, a bad
+/// range) is a usage error (exit 2), anything else a failure (exit 1).
+fn failure(e: crate::Error) -> Failure {
+    use crate::backend::BackendError;
+    use crate::graph::GraphError;
+    match e {
+        crate::Error::Config(_)
+        | crate::Error::Migrate(MigrateError::NeedsRange)
+        | crate::Error::Migrate(MigrateError::Graph(GraphError::RangeSyntax { .. }))
+        | crate::Error::Migrate(MigrateError::Backend(BackendError::Scheme { .. })) => usage(e),
+        e => e.into(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let out = Output {
+        json: cli.format == Format::Json,
+    };
+    if let Command::Init { dir } = &cli.command {
+        return init(dir, out);
+    }
+    let ctx = Ctx {
+        config: Config::load(&cli.config).map_err(usage)?,
+        url: cli.url,
+        lock_timeout: Duration::from_secs(cli.lock_timeout),
+        out,
+    };
+    match cli.command {
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::Revision {
+            message,
+            rev_id,
+            head,
+            splice,
+            branch_label,
+            depends_on,
+            lang,
+        } => scaffold(
+            &ctx,
+            &build::NewRevision {
+                message,
+                id: rev_id,
+                heads: head,
+                splice,
+                branch_labels: branch_label,
+                depends_on,
+                lang: Some(lang.into()),
+            },
+        ),
+        Command::Merge {
+            revisions,
+            message,
+            rev_id,
+            branch_label,
+        } => scaffold(
+            &ctx,
+            &build::NewRevision {
+                message,
+                id: rev_id,
+                heads: revisions,
+                splice: false,
+                branch_labels: branch_label,
+                depends_on: Vec::new(),
+                lang: None,
+            },
+        ),
+        Command::Build => build_all(&ctx),
+        Command::Pack {
+            input,
+            output,
+            rev_id,
+            down,
+            depends_on,
+            branch_label,
+            message,
+            no_transaction,
+        } => {
+            let mut meta = Metadata::new(rev_id, message);
+            meta.down = down;
+            meta.depends_on = depends_on;
+            meta.branch_labels = branch_label;
+            meta.transactional = !no_transaction;
+            pack(&ctx, &input, &output, &meta)
+        }
+        Command::History {
+            range,
+            verbose,
+            indicate_current,
+        } => history(&ctx, range.as_deref(), verbose, indicate_current).await,
+        Command::Heads {
+            verbose,
+            resolve_dependencies,
+        } => heads(&ctx, verbose, resolve_dependencies),
+        Command::Branches { verbose } => branches(&ctx, verbose),
+        Command::Show { revision } => show(&ctx, &revision),
+        Command::Current {
+            check_heads,
+            verbose,
+        } => current(&ctx, check_heads, verbose).await,
+        Command::Verify { sum } => verify(&ctx, sum).await,
+        Command::Sum => sum(&ctx),
+        Command::Inspect { target } => inspect(&ctx, &target),
+        Command::Stamp {
+            revisions,
+            purge,
+            offline,
+        } => stamp(&ctx, &revisions, purge, &offline).await,
+        Command::Upgrade {
+            revision,
+            dry_run,
+            allow_modified,
+            transaction,
+            verbose,
+            offline,
+        } => {
+            let run = Run {
+                dry_run,
+                allow_modified,
+                transaction,
+                verbose,
+            };
+            move_to(&ctx, &revision, Direction::Up, run, &offline).await
+        }
+        Command::Downgrade {
+            revision,
+            dry_run,
+            allow_modified,
+            transaction,
+            verbose,
+            offline,
+        } => {
+            let run = Run {
+                dry_run,
+                allow_modified,
+                transaction,
+                verbose,
+            };
+            move_to(&ctx, &revision, Direction::Down, run, &offline).await
+        }
+    }
+}
+
+/// `init`: a project skeleton in `dir`.
+fn init(dir: &Path, out: Output) -> Result<(), Failure> {
+    let created = build::init_project(dir).map_err(|e| match e {
+        e @ build::InitError::Exists(_) => usage(e),
+        e => e.into(),
+    })?;
+    for path in created {
+        out.say(format!("Creating {} ... done", path.display()));
+    }
+    out.say(
+        "Next: `retort revision -m \"create users\"`, edit it, `retort build`, `retort upgrade head`.",
+    );
+    Ok(())
+}
+
+/// `revision` and `merge`: a revision source.
+fn scaffold(ctx: &Ctx, request: &build::NewRevision) -> Result<(), Failure> {
+    let path = build::scaffold(&ctx.config, request)?;
+    ctx.out
+        .say(format!("Generating {} ... done", path.display()));
+    ctx.out.data(&json!({ "path": path }))?;
+    Ok(())
+}
+
+/// `build`: every revision source into a component.
+fn build_all(ctx: &Ctx) -> Result<(), Failure> {
+    let built = build::build(&ctx.config, false)?;
+    for b in &built {
+        let state = if b.changed { "built" } else { "unchanged" };
+        ctx.out.say(format!(
+            "{state:>9} {} -> {} ({} bytes)",
+            b.id,
+            b.component.display(),
+            b.size
+        ));
+    }
+    if built.is_empty() {
+        ctx.out.say(format!(
+            "no revision sources in {}",
+            ctx.config.sources_dir().display()
+        ));
+    }
+    ctx.out.data(&built)?;
+    Ok(())
+}
+
+/// `pack`: any component made a revision.
+fn pack(ctx: &Ctx, input: &Path, output: &Path, meta: &Metadata) -> Result<(), Failure> {
+    let bytes = std::fs::read(input)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", input.display())))?;
+    let packed = revision::pack(&bytes, meta, input)?;
+    std::fs::write(output, &packed)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot write {}", output.display())))?;
+    ctx.out.say(format!(
+        "packed {} as revision {} -> {}",
+        input.display(),
+        meta.id,
+        output.display()
+    ));
+    Ok(())
+}
+
+/// `history`: revisions newest first, with the text graph.
+async fn history(
+    ctx: &Ctx,
+    range: Option<&str>,
+    verbose: bool,
+    indicate_current: bool,
+) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let graph = project.graph();
+    let current = if indicate_current || range.is_some_and(|r| r.contains("current")) {
+        let db = ctx.connect(&project).await?;
+        let heads = db.current().await;
+        db.close().await;
+        heads.map_err(failure)?
+    } else {
+        Vec::new()
+    };
+    let nodes = graph
+        .history_range(range, &current)
+        .map_err(|e| failure(MigrateError::from(e).into()))?;
+    let entries: Vec<&Metadata> = nodes.iter().map(|n| &n.meta).collect();
+    ctx.out.either(&entries, || {
+        let lines: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                let mut line = output::history_line(graph, &n.meta);
+                if current.contains(&n.meta.id) {
+                    line.push_str(" (current)");
+                }
+                if verbose {
+                    line = output::describe(graph, &project.history().revisions[&n.meta.id], &line);
+                }
+                line
+            })
+            .collect();
+        for line in output::text_graph(&nodes, &lines) {
+            ctx.out.say(line);
+        }
+    })?;
+    Ok(())
+}
+
+/// `heads`: the revisions no other follows.
+fn heads(ctx: &Ctx, verbose: bool, resolve_dependencies: bool) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let graph = project.graph();
+    let heads = if resolve_dependencies {
+        graph.heads_resolving_dependencies()
+    } else {
+        graph.heads()
+    };
+    let rows: Vec<_> = heads
+        .iter()
+        .map(|h| json!({ "revision": h, "branch_labels": graph.labels_of(h), "message": graph.get(h).map(|n| &n.meta.message) }))
+        .collect();
+    ctx.out.either(&rows, || {
+        for h in &heads {
+            let line = output::history_line(graph, &graph.get(h).expect("head exists").meta);
+            if verbose {
+                ctx.out.say(output::describe(
+                    graph,
+                    &project.history().revisions[*h],
+                    &line,
+                ));
+            } else {
+                ctx.out.say(output::head_line(graph, h));
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// `branches`: branch points and their children.
+fn branches(ctx: &Ctx, verbose: bool) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let graph = project.graph();
+    let points = graph.branch_points();
+    let rows: Vec<_> = points
+        .iter()
+        .map(|(id, children)| json!({ "revision": id, "children": children }))
+        .collect();
+    ctx.out.either(&rows, || {
+        for (id, children) in &points {
+            let meta = &graph.get(id).expect("exists").meta;
+            ctx.out.say(format!("{id} (branchpoint), {}", meta.message));
+            for child in children.iter() {
+                let c = &graph.get(child).expect("exists").meta;
+                let line = format!("    -> {child}, {}", c.message);
+                if verbose {
+                    ctx.out.say(output::describe(
+                        graph,
+                        &project.history().revisions[child.as_str()],
+                        &line,
+                    ));
+                } else {
+                    ctx.out.say(line);
+                }
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// `show`: one revision's metadata.
+fn show(ctx: &Ctx, spec: &str) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let graph = project.graph();
+    let id = graph.lookup(spec)?;
+    let rev = &project.history().revisions[id];
+    let report = json!({
+        "metadata": rev.meta,
+        "path": rev.path,
+        "sha256": rev.sha256,
+        "size": rev.size,
+        "head": graph.heads().contains(&id),
+        "branches": graph.labels_of(id),
+        "children": graph.get(id).map(|n| &n.children),
+    });
+    ctx.out.either(&report, || {
+        ctx.out.say(output::describe(
+            graph,
+            rev,
+            &output::history_line(graph, &rev.meta),
+        ))
+    })?;
+    Ok(())
+}
+
+/// `current`: the database's heads (and an unresolved failure).
+async fn current(ctx: &Ctx, check_heads: bool, verbose: bool) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let graph = project.graph();
+    let db = ctx.connect(&project).await?;
+    let read =
+        async { Ok::<_, crate::Error>((db.current().await?, db.unresolved_failure().await?)) }
+            .await;
+    let url = db.url().to_owned();
+    db.close().await;
+    let (heads, failed) = read.map_err(failure)?;
+    if let Some(f) = &failed {
+        ctx.out.say(format!(
+            "FAILED: revision {} failed to {} and may be partly applied; resolve with `retort stamp`:\n  {}",
+            f.revision,
+            f.verb(),
+            f.detail
+        ));
+    }
+    let graph_heads = graph.heads();
+    let rows: Vec<_> = heads
+        .iter()
+        .map(|h| {
+            json!({
+                "revision": h,
+                "head": graph_heads.contains(&h.as_str()),
+                "message": graph.get(h).map(|n| n.meta.message.clone()),
+            })
+        })
+        .collect();
+    ctx.out.either(&rows, || {
+        if heads.is_empty() {
+            ctx.out.say(format!("(base): no revision applied to {url}"));
+        }
+        for h in &heads {
+            match (graph.get(h), verbose) {
+                (Some(_), true) => ctx.out.say(output::describe(
+                    graph,
+                    &project.history().revisions[h],
+                    &output::head_line(graph, h),
+                )),
+                (Some(_), false) => ctx.out.say(output::head_line(graph, h)),
+                (None, _) => ctx.out.say(format!(
+                    "{h} (not in {})",
+                    ctx.config.components_dir().display()
+                )),
+            }
+        }
+    })?;
+    if check_heads {
+        let missing: Vec<&str> = graph_heads
+            .iter()
+            .copied()
+            .filter(|h| !heads.iter().any(|c| c == h))
+            .collect();
+        if !missing.is_empty() {
+            return Err(anyhow::anyhow!(
+                "the database is not at head: {} not applied (run `retort upgrade heads`)",
+                missing.join(", ")
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// `verify`: applied revisions whose component changed, or files against the sum file.
+async fn verify(ctx: &Ctx, sum: bool) -> Result<(), Failure> {
+    let problems = if sum {
+        let dir = ctx.config.components_dir();
+        integrity::check_sum(&dir)
+            .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", dir.display())))?
+    } else {
+        let project = ctx.project()?;
+        let db = ctx.connect(&project).await?;
+        let applied = db.backend().applied_digests().await;
+        db.close().await;
+        integrity::check_applied(project.history(), &applied?)
+    };
+    ctx.out.data(&problems)?;
+    for p in &problems {
+        ctx.out.say(p);
+    }
+    if !problems.is_empty() {
+        return Err(anyhow::anyhow!("verify found {} problem(s)", problems.len()).into());
+    }
+    ctx.out.say("ok: nothing changed");
+    Ok(())
+}
+
+/// `sum`: the sum file over the components directory.
+fn sum(ctx: &Ctx) -> Result<(), Failure> {
+    let dir = ctx.config.components_dir();
+    integrity::write_sum(&dir).map_err(|e| {
+        anyhow::Error::new(e).context(format!("cannot write the sum file in {}", dir.display()))
+    })?;
+    ctx.out
+        .say(format!("wrote {}", dir.join(integrity::SUM_FILE).display()));
+    Ok(())
+}
+
+/// `inspect`: a component's metadata, digest, imports and exports.
+fn inspect(ctx: &Ctx, target: &str) -> Result<(), Failure> {
+    let path = if Path::new(target).is_file() {
+        PathBuf::from(target)
+    } else {
+        let project = ctx.project()?;
+        let id = project.graph().lookup(target)?;
+        project.history().revisions[id].path.clone()
+    };
+    let bytes = std::fs::read(&path)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())))?;
+    let meta = revision::read_metadata(&bytes, &path).ok();
+    let interface = revision::interface(&bytes, &path)?;
+    let report = json!({
+        "path": path,
+        "sha256": revision::sha256_hex(&bytes),
+        "size": bytes.len(),
+        "metadata": meta,
+        "world": interface.world(),
+        "needs_wasi": interface.needs_wasi(),
+        "imports": interface.imports,
+        "exports": interface.exports,
+    });
+    ctx.out.either(&report, || {
+        let say = |line: String| ctx.out.say(line);
+        say(format!("Path: {}", path.display()));
+        say(match &meta {
+            Some(m) => format!(
+                "Revision: {} ({}), down: {}",
+                m.id,
+                m.message,
+                if m.down.is_empty() {
+                    "<base>".into()
+                } else {
+                    m.down.join(", ")
+                }
+            ),
+            None => "Revision: none (no retort:revision section; `retort pack` adds one)".into(),
+        });
+        say(format!(
+            "SHA-256: {}",
+            report["sha256"].as_str().unwrap_or_default()
+        ));
+        say(format!("Size: {} bytes", bytes.len()));
+        say(format!(
+            "World: {}",
+            interface
+                .world()
+                .unwrap_or_else(|| "not a Retort revision world".into())
+        ));
+        say(format!(
+            "Needs WASI: {}",
+            if interface.needs_wasi() { "yes" } else { "no" }
+        ));
+        say(format!("Imports: {}", interface.imports.join(", ")));
+        say(format!("Exports: {}", interface.exports.join(", ")));
+    })?;
+    Ok(())
+}
+
+/// `stamp`: the version table set without running anything (or its SQL with --sql).
+async fn stamp(
+    ctx: &Ctx,
+    revisions: &[String],
+    purge: bool,
+    offline: &Offline,
+) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    if let Some(d) = offline.dialect(&ctx.config, ctx.url.as_deref())? {
+        let heads = project.graph().stamp_target(revisions, &[])?;
+        print!("{}", crate::migrate::render_stamp(d, &heads).await?);
+        return Ok(());
+    }
+    let db = ctx.connect(&project).await?;
+    let stamped = db.stamp(revisions, purge).await;
+    let url = db.url().to_owned();
+    db.close().await;
+    let heads = stamped.map_err(failure)?;
+    ctx.out.say(format!(
+        "Stamped {url} as {}",
+        if heads.is_empty() {
+            "base".into()
+        } else {
+            heads.join(", ")
+        }
+    ));
+    ctx.out.data(&heads)?;
+    Ok(())
+}
+
+/// How `upgrade`/`downgrade` run.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    dry_run: bool,
+    allow_modified: bool,
+    transaction: TransactionArg,
+    /// Traps with their wasm backtrace.
+    verbose: bool,
+}
+
+/// `upgrade` or `downgrade`: a script with --sql, else a run against the database.
+async fn move_to(
+    ctx: &Ctx,
+    target: &str,
+    direction: Direction,
+    run: Run,
+    offline: &Offline,
+) -> Result<(), Failure> {
+    match offline.dialect(&ctx.config, ctx.url.as_deref())? {
+        Some(d) => render(ctx, d, target, direction).await,
+        None => migrate(ctx, target, direction, run).await,
+    }
+}
+
+/// `upgrade --sql` / `downgrade --sql`: the script on stdout, no database opened.
+async fn render(
+    ctx: &Ctx,
+    dialect: Dialect,
+    range: &str,
+    direction: Direction,
+) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let plan = ScriptPlan::for_range(project.graph(), dialect, range, direction)
+        .map_err(|e| failure(e.into()))?;
+    let script =
+        crate::migrate::render_script(&ctx.config, project.history(), &plan, output::guest_log())
+            .await?;
+    print!("{script}");
+    Ok(())
+}
+
+/// `upgrade`/`downgrade` against the database, through the library's gates.
+async fn migrate(ctx: &Ctx, target: &str, direction: Direction, run: Run) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let db = ctx.connect(&project).await?;
+    let result = migrate_on(ctx, &project, &db, target, direction, run).await;
+    db.close().await;
+    result
+}
+
+async fn migrate_on(
+    ctx: &Ctx,
+    project: &Project,
+    db: &Database<'_>,
+    target: &str,
+    direction: Direction,
+    run: Run,
+) -> Result<(), Failure> {
+    let plan = db.plan(direction, target).await.map_err(failure)?;
+    if run.dry_run {
+        if ctx.out.json {
+            let ops = planned_ops(ctx, project, db.backend().dialect(), &plan, direction).await;
+            ctx.out.data(&ops)?;
+        } else if plan.steps.is_empty() {
+            ctx.out.say("nothing to do");
+        } else {
+            for s in &plan.steps {
+                ctx.out.say(format!("{} {}", s.direction, s.revision));
+            }
+        }
+        return Ok(());
+    }
+    let at = |heads: &[String]| {
+        if heads.is_empty() {
+            "base".to_owned()
+        } else {
+            heads.join(", ")
+        }
+    };
+    let options = RunOptions {
+        transaction: run.transaction.into(),
+        allow_modified: run.allow_modified,
+        backtraces: run.verbose,
+        log: output::guest_log(),
+        progress: output::progress(),
+        warn: Box::new(|warning| eprintln!("warning: {warning}")),
+    };
+    let applied = db.run_plan(plan.clone(), options).await.map_err(failure)?;
+    if plan.steps.is_empty() {
+        ctx.out.say(format!(
+            "nothing to do: the database is at {}",
+            at(&plan.start)
+        ));
+    } else if applied.is_empty() {
+        let heads = db.current().await.map_err(failure)?;
+        ctx.out.say(format!(
+            "nothing to do: another deployer got there first; the database is at {}",
+            at(&heads)
+        ));
+    }
+    ctx.out.data(&applied)?;
+    Ok(())
+}
+
+/// A dry run's steps, each with the ops it would run, found by running the plan against
+/// a script target (the `--sql` path, nothing opened). When the revisions cannot run
+/// offline (one reads rows), the steps are listed with `"ops": null` and a warning.
+async fn planned_ops(
+    ctx: &Ctx,
+    project: &Project,
+    dialect: Dialect,
+    plan: &crate::migrate::Plan,
+    direction: Direction,
+) -> Vec<serde_json::Value> {
+    let script = ScriptPlan {
+        dialect,
+        start: plan.start.clone(),
+        steps: plan.steps.clone(),
+        command: match direction {
+            Direction::Up => "upgrade",
+            Direction::Down => "downgrade",
+        },
+    };
+    let quiet: crate::LogSink = Arc::new(|_: &str, _: LogLevel, _: &str| {});
+    let rendered = if plan.steps.is_empty() {
+        None
+    } else {
+        match crate::migrate::run_script(&ctx.config, project.history(), &script, quiet).await {
+            Ok(r) => Some(r.applied),
+            Err(e) => {
+                ctx.out.say(format!("warning: the ops are not listed: {e}"));
+                None
+            }
+        }
+    };
+    plan.steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let ops = rendered.as_ref().and_then(|a| a.get(i)).map(|a| &a.ops);
+            json!({ "revision": step.revision, "direction": step.direction, "ops": ops })
+        })
+        .collect()
+}
