@@ -125,21 +125,21 @@ impl Project {
         &self.history.graph
     }
 
-    /// Opens the database at `url` (or, with `""`, the one the settings name), its
-    /// session bounded by the sandbox's time limit and a 60-second wait for the lock.
+    /// Opens the database at `url`, its session bounded by the sandbox's time limit and
+    /// a 60-second wait for the migration lock.
     pub async fn connect(&self, url: &str) -> Result<Database<'_>, Error> {
-        self.connect_with(url, Duration::from_secs(60)).await
+        self.connect_with(Some(url), Duration::from_secs(60)).await
     }
 
-    /// [`Project::connect`], waiting up to `lock_timeout` for another deployer's lock.
+    /// Opens the database at `url`, or with `None` the one the settings name
+    /// (`RETORT_DATABASE_URL`, `retort.toml`, `DATABASE_URL`), waiting up to
+    /// `lock_timeout` for another deployer's lock.
     pub async fn connect_with(
         &self,
-        url: &str,
+        url: Option<&str>,
         lock_timeout: Duration,
     ) -> Result<Database<'_>, Error> {
-        let url = self
-            .config
-            .database_url(Some(url).filter(|u| !u.is_empty()))?;
+        let url = self.config.database_url(url)?;
         let timeout = self.config.file.sandbox.timeout_secs;
         let session = Session {
             lock_timeout,

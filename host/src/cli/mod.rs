@@ -366,7 +366,7 @@ impl Ctx {
 
     async fn connect<'p>(&self, project: &'p Project) -> Result<Database<'p>, Failure> {
         project
-            .connect_with(self.url.as_deref().unwrap_or(""), self.lock_timeout)
+            .connect_with(self.url.as_deref(), self.lock_timeout)
             .await
             .map_err(failure)
     }
