@@ -1,5 +1,6 @@
-//! Database access through sqlx: connections, the revision transaction, the ledger
-//! tables, and running what ops render. Knows nothing about wasm.
+//! A database Retort migrates: connecting (through the engine of its URL's scheme, one
+//! module per engine in crate::db), the migration lock around each transaction, and the
+//! ledger tables. Knows nothing about wasm.
 //!
 //! Ledger tables (docs/ledger.md, readable with plain SQL):
 //! - `retort_version(version_num)`: one row per applied head, as Alembic's
@@ -7,20 +8,13 @@
 //! - `retort_log`: one row per revision applied, reverted or failed, and per stamp, with
 //!   the component's SHA-256.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
-use sqlx::{
-    AssertSqlSafe, Column as _, Connection as _, Executor as _, MySql, MySqlPool, PgPool, Postgres,
-    Row as _, Sqlite, SqlitePool, Statement as _, Transaction, TypeInfo, ValueRef,
-};
-
+use crate::db::{LockWait, query_err};
 use crate::dialect::Dialect;
 use crate::wit::Value;
+
+pub(crate) use crate::db::{Script, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -54,14 +48,6 @@ pub enum BackendError {
         secs: u64,
         holder: String,
     },
-}
-
-fn query_err(doing: impl Into<String>) -> impl Fn(sqlx::Error) -> BackendError {
-    let doing = doing.into();
-    move |source| BackendError::Query {
-        doing: doing.clone(),
-        source,
-    }
 }
 
 /// A database URL with its secrets masked, for messages and logs: the userinfo's
@@ -164,28 +150,6 @@ fn scrub(text: &str, url: &str) -> String {
     out
 }
 
-/// A one-connection pool, after one direct connection: a pool retries until its timeout
-/// and then reports only that, where a single attempt says why (refused, password,
-/// unknown database). `pool` carries the session set-up (`after_connect`).
-async fn open<DB: sqlx::Database>(
-    options: <DB::Connection as sqlx::Connection>::Options,
-    pool: sqlx::pool::PoolOptions<DB>,
-    timeout: Duration,
-) -> Result<sqlx::Pool<DB>, sqlx::Error> {
-    sqlx::ConnectOptions::connect(&options)
-        .await?
-        .close()
-        .await?;
-    // One connection for the whole run, never recycled: the session holds the migration
-    // lock on MySQL/MariaDB (and for non-transactional revisions on PostgreSQL).
-    pool.max_connections(1)
-        .max_lifetime(None)
-        .idle_timeout(None)
-        .acquire_timeout(timeout)
-        .connect_with(options)
-        .await
-}
-
 /// How a session is set up beyond the URL.
 #[derive(Debug, Clone, Copy)]
 pub struct Session {
@@ -210,56 +174,26 @@ impl Default for Session {
 impl Session {
     /// The per-statement limit the server enforces: the call limit, but never shorter
     /// than a wait for the migration lock.
-    fn statement_limit(&self) -> Option<Duration> {
+    pub(crate) fn statement_limit(&self) -> Option<Duration> {
         self.call_limit
             .map(|l| l.max(self.lock_timeout) + Duration::from_secs(1))
     }
 }
 
-/// Ends the statement running on the migration connection, from outside it: what the
-/// wall-clock limit calls when it runs out.
-#[derive(Debug, Clone)]
-enum Canceller {
-    /// SQLite: the connection's progress handler interrupts while this is set.
-    Sqlite(std::sync::Arc<std::sync::atomic::AtomicBool>),
-    /// PostgreSQL: `pg_cancel_backend` of the session's pid, from a second connection.
-    Postgres(
-        Box<PgConnectOptions>,
-        std::sync::Arc<std::sync::atomic::AtomicI64>,
-    ),
-    /// MySQL/MariaDB: `KILL QUERY` of the session's connection id, from a second one.
-    MySql(
-        Box<MySqlConnectOptions>,
-        std::sync::Arc<std::sync::atomic::AtomicI64>,
-    ),
-}
-
-#[derive(Debug, Clone)]
-enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-    MySql(MySqlPool),
-}
-
 /// A database Retort migrates.
 #[derive(Debug, Clone)]
 pub struct Backend {
-    pool: Pool,
-    dialect: Dialect,
+    /// The engine (crate::db): one module per database.
+    engine: std::sync::Arc<dyn crate::db::Engine>,
+    /// The URL, its secrets masked.
     url: String,
     /// How long `begin` waits for the migration lock.
     lock_timeout: Duration,
-    canceller: Canceller,
 }
-
-/// PostgreSQL advisory lock key (two int4): "RETR", 0. Advisory locks are per database.
-const PG_LOCK: &str = "1380275282, 0";
-/// MySQL/MariaDB `GET_LOCK` name: locks are server-wide, so it names the database.
-const MYSQL_LOCK: &str = "CONCAT('retort:', DATABASE())";
 
 /// How this process appears to the database (PostgreSQL's application_name), so that a
 /// deployer waiting for the lock can say who holds it.
-fn application_name() -> String {
+pub(crate) fn application_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -275,19 +209,6 @@ fn application_name() -> String {
         name.pop();
     }
     name
-}
-
-/// True when the error is a lock wait that ran out.
-fn is_lock_timeout(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => {
-            // PostgreSQL lock_not_available; SQLite SQLITE_BUSY (5, and its extended
-            // codes, whose low byte is 5).
-            db.code()
-                .is_some_and(|c| c == "55P03" || c.parse::<u32>().is_ok_and(|n| n & 0xff == 5))
-        }
-        _ => false,
-    }
 }
 
 /// True when the error means the connection to the database is gone (the server ended
@@ -313,129 +234,6 @@ pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
     }
 }
 
-/// The transaction one revision runs in, or the script it is rendered into.
-pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
-    MySql(Transaction<'static, MySql>),
-    /// The connection, outside any transaction: for revisions that cannot run in one.
-    SqliteAuto(PoolConnection<Sqlite>),
-    PostgresAuto(PoolConnection<Postgres>),
-    MySqlAuto(PoolConnection<MySql>),
-    Script(Box<Script>),
-}
-
-/// Runs the same code on whichever database transaction this is; `$s` gets the script.
-macro_rules! on_tx {
-    ($tx:expr, $t:ident => $body:expr, $s:ident => $offline:expr) => {
-        match $tx {
-            Tx::Sqlite($t) => $body,
-            Tx::Postgres($t) => $body,
-            Tx::MySql($t) => $body,
-            Tx::SqliteAuto($t) => $body,
-            Tx::PostgresAuto($t) => $body,
-            Tx::MySqlAuto($t) => $body,
-            Tx::Script($s) => $offline,
-        }
-    };
-}
-
-/// Binds the guest's values to a query, whichever database it is for.
-macro_rules! bind_values {
-    ($query:expr, $params:expr) => {{
-        let mut query = $query;
-        for value in $params {
-            query = match value {
-                Value::Null => query.bind(None::<i64>),
-                Value::Boolean(b) => query.bind(*b),
-                Value::S64(v) => query.bind(*v),
-                Value::F64(v) => query.bind(*v),
-                Value::Text(s) => query.bind(s.clone()),
-                Value::Blob(b) => query.bind(b.clone()),
-            };
-        }
-        query
-    }};
-}
-
-/// A run that writes SQL instead of executing it (`--sql`): no database is opened.
-pub(crate) struct Script {
-    pub dialect: Dialect,
-    /// Statements of the revision being rendered.
-    pub statements: Vec<String>,
-    /// False while replaying earlier revisions only to learn their schema.
-    pub recording: bool,
-    /// SQLite: the schema so far in an in-memory database, which table rebuilds read.
-    model: Option<sqlx::SqliteConnection>,
-    /// MySQL/MariaDB: columns and constraints so far, for `MODIFY COLUMN` and drops.
-    pub schema: crate::schema::Schema,
-}
-
-fn offline_error(what: &str) -> sqlx::Error {
-    sqlx::Error::Protocol(format!(
-        "{what} needs a database; none is opened with --sql"
-    ))
-}
-
-impl Script {
-    pub async fn new(dialect: Dialect) -> Result<Script, sqlx::Error> {
-        let model = match dialect {
-            Dialect::Sqlite => Some(
-                sqlx::ConnectOptions::connect(
-                    &SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(false),
-                )
-                .await?,
-            ),
-            _ => None,
-        };
-        let mut script = Script {
-            dialect,
-            statements: Vec::new(),
-            recording: false,
-            model,
-            schema: Default::default(),
-        };
-        // The model needs the ledger too, for the ledger writes each revision renders.
-        for sql in ledger_tables(dialect) {
-            script.run(&sql).await?;
-        }
-        script.recording = true;
-        Ok(script)
-    }
-
-    async fn run(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
-        if let Some(model) = &mut self.model {
-            sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                .execute(&mut *model)
-                .await?;
-        }
-        if self.recording {
-            self.statements.push(sql.to_owned());
-        }
-        Ok(0)
-    }
-
-    async fn strings(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-    ) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
-        let Some(model) = &mut self.model else {
-            return Err(offline_error("reading the catalog"));
-        };
-        let rows = bind_values!(sqlx::query(AssertSqlSafe(sql.to_owned())), params)
-            .fetch_all(&mut *model)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| r.try_get::<Option<String>, _>(i))
-                    .collect()
-            })
-            .collect()
-    }
-}
-
 impl Backend {
     /// Opens `url` with the default [`Session`].
     pub async fn connect(url: &str) -> Result<Backend, BackendError> {
@@ -446,122 +244,19 @@ impl Backend {
     /// (MariaDB/MySQL: no `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES` in `sql_mode`;
     /// PostgreSQL: `standard_conforming_strings` on) and bounded by `session`.
     pub async fn connect_with(url: &str, session: Session) -> Result<Backend, BackendError> {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
         let dialect =
             Dialect::from_url(url).ok_or_else(|| BackendError::Scheme { url: redact(url) })?;
         let shown = redact(url);
-        let fail = |e: sqlx::Error| BackendError::Connect {
-            url: shown.clone(),
-            reason: connect_reason(&e, url),
-        };
-        let timeout = Duration::from_secs(10);
-        let limit_ms = session.statement_limit().map(|l| l.as_millis());
-        let (pool, canceller) = match dialect {
-            Dialect::Sqlite => {
-                // Foreign keys stay off while migrating, as SQLite's table rebuild
-                // requires; `PRAGMA foreign_key_check` runs before every commit instead.
-                let options = SqliteConnectOptions::from_str(url)
-                    .map_err(fail)?
-                    .create_if_missing(true)
-                    .foreign_keys(false)
-                    .busy_timeout(Duration::from_secs(30));
-                let interrupt = Arc::new(AtomicBool::new(false));
-                let flag = interrupt.clone();
-                let pool =
-                    sqlx::pool::PoolOptions::<Sqlite>::new().after_connect(move |conn, _| {
-                        let flag = flag.clone();
-                        Box::pin(async move {
-                            // Every 10,000 virtual-machine steps: is the call's time up?
-                            conn.lock_handle()
-                                .await?
-                                .set_progress_handler(10_000, move || {
-                                    !flag.load(Ordering::Relaxed)
-                                });
-                            Ok(())
-                        })
-                    });
-                (
-                    Pool::Sqlite(open(options, pool, timeout).await.map_err(fail)?),
-                    Canceller::Sqlite(interrupt),
-                )
-            }
-            Dialect::Postgres => {
-                let normalized = url.replacen("postgresql://", "postgres://", 1);
-                // A crashed retort's session (and its locks) ends within a second, even in
-                // the middle of a long statement; no statement outlives the call limit.
-                let mut settings = vec![
-                    ("client_connection_check_interval", "1000".to_owned()),
-                    ("standard_conforming_strings", "on".to_owned()),
-                ];
-                if let Some(ms) = limit_ms {
-                    settings.push(("statement_timeout", ms.to_string()));
-                }
-                let options = PgConnectOptions::from_str(&normalized)
-                    .map_err(fail)?
-                    .application_name(&application_name())
-                    .options(settings);
-                let pid = Arc::new(AtomicI64::new(0));
-                let slot = pid.clone();
-                let pool =
-                    sqlx::pool::PoolOptions::<Postgres>::new().after_connect(move |conn, _| {
-                        let slot = slot.clone();
-                        Box::pin(async move {
-                            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-                                .fetch_one(&mut *conn)
-                                .await?;
-                            slot.store(pid.into(), Ordering::Relaxed);
-                            Ok(())
-                        })
-                    });
-                (
-                    Pool::Postgres(open(options.clone(), pool, timeout).await.map_err(fail)?),
-                    Canceller::Postgres(Box::new(options), pid),
-                )
-            }
-            Dialect::Mysql => {
-                let normalized = url.replacen("mariadb://", "mysql://", 1);
-                let options = MySqlConnectOptions::from_str(&normalized).map_err(fail)?;
-                let id = Arc::new(AtomicI64::new(0));
-                let slot = id.clone();
-                let pool = sqlx::pool::PoolOptions::<MySql>::new().after_connect(move |conn, _| {
-                    let slot = slot.clone();
-                    Box::pin(async move {
-                        // The policy reads SQL as the default mode does: backslash escapes
-                        // in strings, double quotes for strings (not identifiers).
-                        sqlx::raw_sql(
-                            "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',ANSI,', ','))",
-                        )
-                        .execute(&mut *conn)
-                        .await?;
-                        if let Some(ms) = limit_ms {
-                            // MariaDB's (seconds); MySQL has none for every statement.
-                            let secs = ms as f64 / 1000.0;
-                            let _ = sqlx::raw_sql(AssertSqlSafe(format!(
-                                "SET SESSION max_statement_time = {secs}"
-                            )))
-                            .execute(&mut *conn)
-                            .await;
-                        }
-                        let connection: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
-                            .fetch_one(&mut *conn)
-                            .await?;
-                        slot.store(connection as i64, Ordering::Relaxed);
-                        Ok(())
-                    })
-                });
-                (
-                    Pool::MySql(open(options.clone(), pool, timeout).await.map_err(fail)?),
-                    Canceller::MySql(Box::new(options), id),
-                )
-            }
-        };
+        let engine = crate::db::connect(dialect, url, &session)
+            .await
+            .map_err(|e| BackendError::Connect {
+                url: shown.clone(),
+                reason: connect_reason(&e, url),
+            })?;
         Ok(Backend {
-            pool,
-            dialect,
+            engine: engine.into(),
             url: shown,
             lock_timeout: session.lock_timeout,
-            canceller,
         })
     }
 
@@ -571,40 +266,18 @@ impl Backend {
         self
     }
 
+    fn wait(&self) -> LockWait<'_> {
+        LockWait {
+            url: &self.url,
+            timeout: self.lock_timeout,
+        }
+    }
+
     /// Ends the statement running on the migration connection now (the wall-clock limit
     /// ran out while the database worked), so that rolling back need not wait for it.
     /// Best effort: a statement that already ended is not affected.
     pub async fn interrupt(&self) {
-        use std::sync::atomic::Ordering;
-        match &self.canceller {
-            Canceller::Sqlite(flag) => flag.store(true, Ordering::Relaxed),
-            Canceller::Postgres(options, pid) => {
-                let pid = pid.load(Ordering::Relaxed);
-                if let Ok(mut conn) = sqlx::ConnectOptions::connect(options.as_ref()).await {
-                    let _ = sqlx::query("SELECT pg_cancel_backend($1::int)")
-                        .bind(pid)
-                        .execute(&mut conn)
-                        .await;
-                    let _ = conn.close().await;
-                }
-            }
-            Canceller::MySql(options, id) => {
-                let id = id.load(Ordering::Relaxed);
-                if let Ok(mut conn) = sqlx::ConnectOptions::connect(options.as_ref()).await {
-                    let _ = sqlx::raw_sql(AssertSqlSafe(format!("KILL QUERY {id}")))
-                        .execute(&mut conn)
-                        .await;
-                    let _ = conn.close().await;
-                }
-            }
-        }
-    }
-
-    /// Clears an [`Backend::interrupt`] before the next transaction.
-    fn clear_interrupt(&self) {
-        if let Canceller::Sqlite(flag) = &self.canceller {
-            flag.store(false, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.engine.interrupt().await;
     }
 
     /// The dangerous privileges of the role Retort connected as: PostgreSQL superuser
@@ -613,54 +286,10 @@ impl Backend {
     /// `*.*` (directly granted; privileges through roles are not listed by the server).
     /// SQLite has no roles: none.
     pub async fn dangerous_privileges(&self) -> Result<Vec<String>, BackendError> {
-        let err = query_err("reading the role's privileges");
-        Ok(match &self.pool {
-            Pool::Sqlite(_) => Vec::new(),
-            Pool::Postgres(p) => {
-                let (superuser, read, write, program): (bool, bool, bool, bool) = sqlx::query_as(
-                    "SELECT rolsuper, \
-                     pg_has_role(current_user, 'pg_read_server_files', 'USAGE'), \
-                     pg_has_role(current_user, 'pg_write_server_files', 'USAGE'), \
-                     pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') \
-                     FROM pg_roles WHERE rolname = current_user",
-                )
-                .fetch_one(p)
-                .await
-                .map_err(err)?;
-                if superuser {
-                    vec!["SUPERUSER".into()]
-                } else {
-                    [
-                        (read, "pg_read_server_files"),
-                        (write, "pg_write_server_files"),
-                        (program, "pg_execute_server_program"),
-                    ]
-                    .into_iter()
-                    .filter(|(held, _)| *held)
-                    .map(|(_, name)| name.to_owned())
-                    .collect()
-                }
-            }
-            Pool::MySql(p) => {
-                let rows: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.USER_PRIVILEGES \
-                     WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
-                     SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
-                )
-                .fetch_all(p)
-                .await
-                .map_err(err)?;
-                let mut found: Vec<String> = rows
-                    .iter()
-                    .filter(|(p, _)| p == "FILE" || p == "SUPER")
-                    .map(|(p, _)| format!("{p} ON *.*"))
-                    .collect();
-                if rows.iter().any(|(_, grantable)| grantable == "YES") {
-                    found.push("GRANT OPTION ON *.*".into());
-                }
-                found
-            }
-        })
+        self.engine
+            .dangerous_privileges()
+            .await
+            .map_err(query_err("reading the role's privileges"))
     }
 
     /// Checks the role's privileges: warnings to show, or with `require` an error.
@@ -682,37 +311,40 @@ impl Backend {
     }
 
     pub fn dialect(&self) -> Dialect {
-        self.dialect
+        self.engine.capabilities().dialect
+    }
+
+    /// What the engine is, as data.
+    pub(crate) fn capabilities(&self) -> &'static crate::db::Capabilities {
+        self.engine.capabilities()
     }
 
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// Text rows of a ledger query on the pool.
+    async fn ledger_rows(&self, sql: &str, doing: &str) -> Result<Vec<Vec<String>>, BackendError> {
+        let rows = self
+            .engine
+            .fetch_strings(sql)
+            .await
+            .map_err(query_err(doing))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+            .collect())
+    }
+
     /// True when the ledger's version table exists.
     async fn ledger_exists(&self) -> Result<bool, BackendError> {
-        let err = query_err("reading the ledger");
-        let n: i64 = match &self.pool {
-            Pool::Sqlite(p) => sqlx::query_scalar(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'retort_version'",
-            )
-            .fetch_one(p)
-            .await
-            .map_err(err)?,
-            Pool::Postgres(p) => sqlx::query_scalar(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'retort_version'",
-            )
-            .fetch_one(p)
-            .await
-            .map_err(err)?,
-            Pool::MySql(p) => sqlx::query_scalar(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = database() AND table_name = 'retort_version'",
-            )
-            .fetch_one(p)
-            .await
-            .map_err(err)?,
-        };
-        Ok(n > 0)
+        let rows = self
+            .ledger_rows(self.capabilities().ledger_exists_sql, "reading the ledger")
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .is_some_and(|n| n.parse::<i64>().is_ok_and(|n| n > 0)))
     }
 
     /// The applied heads; empty when the ledger does not exist yet.
@@ -720,13 +352,16 @@ impl Backend {
         if !self.ledger_exists().await? {
             return Ok(Vec::new());
         }
-        let sql = "SELECT version_num FROM retort_version ORDER BY version_num";
-        let err = query_err("reading the ledger");
-        Ok(match &self.pool {
-            Pool::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await.map_err(err)?,
-            Pool::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p).await.map_err(err)?,
-            Pool::MySql(p) => sqlx::query_scalar(sql).fetch_all(p).await.map_err(err)?,
-        })
+        let rows = self
+            .ledger_rows(
+                "SELECT version_num FROM retort_version ORDER BY version_num",
+                "reading the ledger",
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .collect())
     }
 
     /// The last revision that failed without being rolled back (on MariaDB/MySQL, whose
@@ -736,15 +371,14 @@ impl Backend {
         if !self.ledger_exists().await? {
             return Ok(None);
         }
-        let sql =
-            "SELECT revision, direction, status, detail FROM retort_log ORDER BY id DESC LIMIT 1";
-        let err = query_err("reading the ledger");
-        let row: Option<(String, String, String, String)> = match &self.pool {
-            Pool::Sqlite(p) => sqlx::query_as(sql).fetch_optional(p).await.map_err(err)?,
-            Pool::Postgres(p) => sqlx::query_as(sql).fetch_optional(p).await.map_err(err)?,
-            Pool::MySql(p) => sqlx::query_as(sql).fetch_optional(p).await.map_err(err)?,
-        };
-        Ok(row.and_then(|(revision, direction, status, detail)| {
+        let rows = self
+            .ledger_rows(
+                "SELECT revision, direction, status, detail FROM retort_log ORDER BY id DESC LIMIT 1",
+                "reading the ledger",
+            )
+            .await?;
+        Ok(rows.into_iter().next().and_then(|row| {
+            let [revision, direction, status, detail]: [String; 4] = row.try_into().ok()?;
             (status == Status::Failed.as_str()).then(|| Failure {
                 revision,
                 direction: Movement::parse(&direction),
@@ -762,15 +396,17 @@ impl Backend {
         if !self.ledger_exists().await? {
             return Ok(applied);
         }
-        let sql =
-            "SELECT revision, direction, sha256 FROM retort_log WHERE status = 'done' ORDER BY id";
-        let err = query_err("reading the ledger log");
-        let rows: Vec<(String, String, String)> = match &self.pool {
-            Pool::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.map_err(err)?,
-            Pool::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await.map_err(err)?,
-            Pool::MySql(p) => sqlx::query_as(sql).fetch_all(p).await.map_err(err)?,
-        };
-        for (revision, direction, sha256) in rows {
+        let rows = self
+            .ledger_rows(
+                "SELECT revision, direction, sha256 FROM retort_log WHERE status = 'done' ORDER BY id",
+                "reading the ledger log",
+            )
+            .await?;
+        for row in rows {
+            let [revision, direction, sha256]: [String; 3] = match row.try_into() {
+                Ok(r) => r,
+                Err(_) => continue,
+            };
             match Movement::parse(&direction) {
                 Some(Movement::Up) => {
                     applied.insert(revision, sha256);
@@ -791,61 +427,10 @@ impl Backend {
     /// Every writer of the ledger goes through here, so two deployers never interleave
     /// within a transaction, and a crashed one's lock ends with its connection.
     pub(crate) async fn begin(&self) -> Result<Tx, BackendError> {
-        self.clear_interrupt();
-        let err = query_err("starting a transaction");
-        let mut tx = match &self.pool {
-            Pool::Sqlite(p) => {
-                let ms = self.lock_timeout.as_millis().max(1);
-                sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA busy_timeout = {ms}")))
-                    .execute(p)
-                    .await
-                    .map_err(&err)?;
-                match p.begin_with("BEGIN IMMEDIATE").await {
-                    Ok(t) => Tx::Sqlite(t),
-                    Err(e) if is_lock_timeout(&e) => {
-                        return Err(self.lock_timed_out(
-                            "another connection holds the database's write lock (SQLite cannot say which)".into(),
-                        ));
-                    }
-                    Err(e) => return Err(err(e)),
-                }
-            }
-            Pool::Postgres(p) => {
-                let mut t = p.begin().await.map_err(&err)?;
-                if !self.pg_lock(&mut t, true).await? {
-                    drop(t);
-                    return Err(self.lock_timed_out(self.pg_lock_holder(p).await));
-                }
-                Tx::Postgres(t)
-            }
-            Pool::MySql(p) => {
-                let mut c = p.acquire().await.map_err(&err)?;
-                if !self.mysql_lock(&mut c).await? {
-                    drop(c);
-                    return Err(self.lock_timed_out(self.mysql_lock_holder(p).await));
-                }
-                // DDL would end the transaction (an implicit commit): the ledger tables
-                // are made first, under the lock, outside it.
-                for sql in ledger_tables(self.dialect) {
-                    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *c).await {
-                        drop(c);
-                        self.release().await;
-                        return Err(query_err("creating the ledger tables")(e));
-                    }
-                }
-                drop(c);
-                // The pool's one connection, which holds the lock.
-                match p.begin().await {
-                    Ok(t) => Tx::MySql(t),
-                    Err(e) => {
-                        self.release().await;
-                        return Err(err(e));
-                    }
-                }
-            }
-        };
-        if self.dialect != Dialect::Mysql {
-            for sql in ledger_tables(self.dialect) {
+        self.engine.clear_interrupt();
+        let mut tx = self.engine.begin(self.wait()).await?;
+        if !self.capabilities().ledger_before_transaction {
+            for sql in ledger_tables(self.dialect()) {
                 if let Err(e) = tx.run(&sql).await {
                     self.abandon(tx).await;
                     return Err(query_err("creating the ledger tables")(e));
@@ -860,97 +445,15 @@ impl Backend {
     /// no lock outside a transaction) and hands out the bare connection. The caller
     /// records the outcome with [`Backend::record_outside`], which also unlocks.
     pub(crate) async fn begin_outside(&self) -> Result<Tx, BackendError> {
-        self.clear_interrupt();
-        let err = query_err("taking the migration lock");
-        let mut tx = match &self.pool {
-            Pool::Sqlite(p) => Tx::SqliteAuto(p.acquire().await.map_err(&err)?),
-            Pool::Postgres(p) => {
-                let mut c = p.acquire().await.map_err(&err)?;
-                if !self.pg_lock(&mut c, false).await? {
-                    drop(c);
-                    return Err(self.lock_timed_out(self.pg_lock_holder(p).await));
-                }
-                Tx::PostgresAuto(c)
-            }
-            Pool::MySql(p) => {
-                let mut c = p.acquire().await.map_err(&err)?;
-                if !self.mysql_lock(&mut c).await? {
-                    drop(c);
-                    return Err(self.lock_timed_out(self.mysql_lock_holder(p).await));
-                }
-                Tx::MySqlAuto(c)
-            }
-        };
-        for sql in ledger_tables(self.dialect) {
+        self.engine.clear_interrupt();
+        let mut tx = self.engine.begin_outside(self.wait()).await?;
+        for sql in ledger_tables(self.dialect()) {
             if let Err(e) = tx.run(&sql).await {
                 self.unlock_outside(tx).await;
                 return Err(query_err("creating the ledger tables")(e));
             }
         }
         Ok(tx)
-    }
-
-    fn lock_timed_out(&self, holder: String) -> BackendError {
-        BackendError::LockTimeout {
-            url: self.url.clone(),
-            secs: self.lock_timeout.as_secs(),
-            holder,
-        }
-    }
-
-    /// PostgreSQL's advisory lock on `conn`, waiting up to the lock timeout: the
-    /// transaction's (`xact`, in a transaction) or the session's. `false` when the wait
-    /// ran out: the caller gives the connection back, then asks who holds the lock.
-    async fn pg_lock(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        xact: bool,
-    ) -> Result<bool, BackendError> {
-        let err = query_err("taking the migration lock");
-        let (local, function) = if xact {
-            ("LOCAL ", "pg_advisory_xact_lock")
-        } else {
-            ("", "pg_advisory_lock")
-        };
-        let ms = self.lock_timeout.as_millis().max(1);
-        sqlx::raw_sql(AssertSqlSafe(format!("SET {local}lock_timeout = '{ms}ms'")))
-            .execute(&mut *conn)
-            .await
-            .map_err(&err)?;
-        let locked = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {function}({PG_LOCK})")))
-            .execute(&mut *conn)
-            .await;
-        match locked {
-            Ok(_) => {}
-            // (In a transaction, the failed statement aborted it: the caller drops it.)
-            Err(e) if is_lock_timeout(&e) => {
-                if !xact {
-                    let _ = sqlx::raw_sql("SET lock_timeout TO DEFAULT")
-                        .execute(&mut *conn)
-                        .await;
-                }
-                return Ok(false);
-            }
-            Err(e) => return Err(err(e)),
-        }
-        sqlx::raw_sql(AssertSqlSafe(format!("SET {local}lock_timeout TO DEFAULT")))
-            .execute(&mut *conn)
-            .await
-            .map_err(&err)?;
-        Ok(true)
-    }
-
-    /// MySQL/MariaDB's named lock for `conn`'s session, waiting up to the lock timeout;
-    /// `false` when the wait ran out.
-    async fn mysql_lock(&self, conn: &mut sqlx::MySqlConnection) -> Result<bool, BackendError> {
-        let secs = self.lock_timeout.as_secs_f64().max(0.001);
-        let got: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT GET_LOCK({MYSQL_LOCK}, {secs})"
-        )))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(query_err("taking the migration lock"))?;
-        Ok(got == Some(1))
     }
 
     /// Records the outcome of a revision that ran outside a transaction, in a
@@ -962,13 +465,14 @@ impl Backend {
         entry: &LogEntry<'_>,
     ) -> Result<(), BackendError> {
         let doing = format!("recording {} in the ledger", entry.revision);
+        let dialect = self.dialect();
         let result = async {
-            tx.run(match self.dialect {
+            tx.run(match dialect {
                 Dialect::Mysql => "START TRANSACTION",
                 _ => "BEGIN",
             })
             .await?;
-            if let Err(e) = write_ledger(&mut tx, self.dialect, entry).await {
+            if let Err(e) = write_ledger(&mut tx, dialect, entry).await {
                 let _ = tx.run("ROLLBACK").await;
                 return Err(e);
             }
@@ -994,67 +498,15 @@ impl Backend {
     /// Releases the session lock of [`Backend::begin_outside`] and returns the
     /// connection to the pool.
     pub(crate) async fn unlock_outside(&self, mut tx: Tx) {
-        let sql = match self.dialect {
-            Dialect::Postgres => format!("SELECT pg_advisory_unlock({PG_LOCK})"),
-            Dialect::Mysql => format!("DO RELEASE_LOCK({MYSQL_LOCK})"),
-            Dialect::Sqlite => return,
-        };
-        // A lost connection took its lock with it.
-        let _ = tx.run(&sql).await;
+        self.engine.unlock_outside(&mut tx).await;
     }
 
     /// Releases the session's migration lock (MySQL/MariaDB) once a transaction from
     /// [`Backend::begin`] has committed or been dropped. A lost connection took the lock
     /// with it, so failing here is harmless.
     pub(crate) async fn release(&self) {
-        if let Pool::MySql(p) = &self.pool {
-            let _ = sqlx::raw_sql(AssertSqlSafe(format!("DO RELEASE_LOCK({MYSQL_LOCK})")))
-                .execute(p)
-                .await;
-        }
-    }
-
-    /// Who holds the PostgreSQL advisory lock, as far as pg_stat_activity tells.
-    async fn pg_lock_holder(&self, p: &PgPool) -> String {
-        /// pid, application_name, client address, transaction start.
-        type Holder = (i32, Option<String>, Option<String>, Option<String>);
-        let row: Result<Option<Holder>, _> =
-            sqlx::query_as(
-                "SELECT a.pid, a.application_name, host(a.client_addr), to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ') \
-                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-                 AND l.classid = 1380275282 AND l.objid = 0 LIMIT 1",
-            )
-            .fetch_optional(p)
-            .await;
-        match row {
-            Ok(Some((pid, app, addr, since))) => format!(
-                "it is held by PostgreSQL backend {pid} ({}, from {}, in a transaction since {})",
-                app.filter(|a| !a.is_empty())
-                    .unwrap_or_else(|| "no application_name".into()),
-                addr.unwrap_or_else(|| "a local socket".into()),
-                since.unwrap_or_else(|| "?".into())
-            ),
-            Ok(None) => "it was released just as the wait ended".into(),
-            Err(e) => format!("its holder could not be read: {e}"),
-        }
-    }
-
-    /// Who holds the MySQL/MariaDB named lock.
-    async fn mysql_lock_holder(&self, p: &MySqlPool) -> String {
-        let row: Result<Option<(i64, String, String, i64)>, _> = sqlx::query_as(AssertSqlSafe(
-            format!(
-                "SELECT CAST(ID AS SIGNED), USER, HOST, CAST(TIME AS SIGNED) FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK({MYSQL_LOCK})"
-            ),
-        ))
-        .fetch_optional(p)
-        .await;
-        match row {
-            Ok(Some((id, user, host, time))) => format!(
-                "it is held by connection {id} ({user}@{host}, for {time} s in its current state)"
-            ),
-            Ok(None) => "it was released just as the wait ended".into(),
-            Err(e) => format!("its holder could not be read: {e}"),
+        if self.capabilities().lock == crate::db::LockKind::Session {
+            self.engine.release().await;
         }
     }
 
@@ -1086,35 +538,16 @@ impl Backend {
         self.commit(tx).await
     }
 
-    /// Checks foreign keys (SQLite) and records the step in the ledger, without
-    /// committing (`--transaction all` commits once, at the end).
+    /// Checks what the engine defers to the end of a step (SQLite's foreign keys) and
+    /// records the step in the ledger, without committing (`--transaction all` commits
+    /// once, at the end).
     pub(crate) async fn record_step(
         &self,
         tx: &mut Tx,
         entry: &LogEntry<'_>,
     ) -> Result<(), BackendError> {
-        if let Tx::Sqlite(t) = tx {
-            let violations: Vec<SqliteRow> = sqlx::query("PRAGMA foreign_key_check")
-                .fetch_all(&mut **t)
-                .await
-                .map_err(query_err("checking foreign keys"))?;
-            if !violations.is_empty() {
-                let rows: Vec<String> = violations
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{} row {} -> {}",
-                            r.try_get::<String, _>(0).unwrap_or_default(),
-                            r.try_get::<i64, _>(1).unwrap_or_default(),
-                            r.try_get::<String, _>(2).unwrap_or_default()
-                        )
-                    })
-                    .take(5)
-                    .collect();
-                return Err(BackendError::ForeignKeyCheck(rows.join("; ")));
-            }
-        }
-        write_ledger(tx, self.dialect, entry)
+        self.engine.before_commit(tx).await?;
+        write_ledger(tx, self.dialect(), entry)
             .await
             .map_err(query_err(format!(
                 "recording {} in the ledger",
@@ -1132,7 +565,7 @@ impl Backend {
     /// Replaces the version table's rows with `entry.heads` (unless the entry records a
     /// failure), logs, and commits.
     async fn record(&self, mut tx: Tx, entry: &LogEntry<'_>) -> Result<(), BackendError> {
-        if let Err(e) = write_ledger(&mut tx, self.dialect, entry).await {
+        if let Err(e) = write_ledger(&mut tx, self.dialect(), entry).await {
             self.abandon(tx).await;
             return Err(query_err(format!(
                 "recording {} in the ledger",
@@ -1174,11 +607,7 @@ impl Backend {
     }
 
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
-            Pool::Postgres(p) => p.close().await,
-            Pool::MySql(p) => p.close().await,
-        }
+        self.engine.close().await;
     }
 }
 
@@ -1316,204 +745,4 @@ pub(crate) async fn write_ledger(
 
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-impl Tx {
-    /// The script, when this run renders SQL instead of executing it.
-    pub fn script(&mut self) -> Option<&mut Script> {
-        match self {
-            Tx::Script(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// Runs one rendered statement without parameters.
-    pub async fn run(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
-        let query = AssertSqlSafe(sql.to_owned());
-        Ok(
-            on_tx!(self, t => sqlx::query(query).execute(&mut **t).await?.rows_affected(), s => s.run(sql).await?),
-        )
-    }
-
-    /// Runs a statement with bound parameters; a script gets them as literals.
-    pub async fn run_with(&mut self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
-        let text = || AssertSqlSafe(sql.to_owned());
-        Ok(match self {
-            Tx::Sqlite(t) => bind_values!(sqlx::query(text()), params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-            Tx::SqliteAuto(t) => bind_values!(sqlx::query(text()), params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-            Tx::PostgresAuto(t) => bind_values!(sqlx::query(text()).persistent(false), params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-            Tx::MySqlAuto(t) => bind_values!(sqlx::query(text()), params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-            // Not kept as a prepared statement: the same SQL may come again with a NULL
-            // where a value was (or the reverse), and PostgreSQL would keep the first
-            // parameter types. (MySQL re-reads them each time, and closing statements
-            // there costs a delayed-ACK round trip per execution.)
-            Tx::Postgres(t) => bind_values!(sqlx::query(text()).persistent(false), params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-            Tx::MySql(t) => bind_values!(sqlx::query(text()), params)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
-            Tx::Script(s) => {
-                let inlined = s
-                    .dialect
-                    .inline(sql, params)
-                    .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                s.run(&inlined).await?
-            }
-        })
-    }
-
-    /// The result column names of a query, without running it.
-    pub async fn columns_of(&mut self, sql: &str) -> Result<Vec<String>, sqlx::Error> {
-        let sql = AssertSqlSafe(sql.to_owned());
-        Ok(on_tx!(self, t => {
-            let statement = (&mut **t).prepare(sqlx::SqlSafeStr::into_sql_str(sql)).await?;
-            statement.columns().iter().map(|c| c.name().to_owned()).collect()
-        }, _s => return Err(offline_error("a query"))))
-    }
-
-    /// Rows of a statement run as plain text (no parameters), values by their type,
-    /// skipping the first `skip` columns.
-    pub async fn rows(&mut self, sql: &str, skip: usize) -> Result<Vec<Vec<Value>>, sqlx::Error> {
-        let sql = AssertSqlSafe(sql.to_owned());
-        match self {
-            Tx::Sqlite(t) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
-                rows.iter().map(|r| sqlite_values(r, skip)).collect()
-            }
-            Tx::SqliteAuto(t) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
-                rows.iter().map(|r| sqlite_values(r, skip)).collect()
-            }
-            Tx::PostgresAuto(t) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
-                rows.iter().map(|r| pg_values(r, skip)).collect()
-            }
-            Tx::MySqlAuto(t) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
-                rows.iter().map(|r| mysql_values(r, skip)).collect()
-            }
-            Tx::Postgres(t) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
-                rows.iter().map(|r| pg_values(r, skip)).collect()
-            }
-            Tx::MySql(t) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(&mut **t).await?;
-                rows.iter().map(|r| mysql_values(r, skip)).collect()
-            }
-            Tx::Script(_) => Err(offline_error("reading rows")),
-        }
-    }
-
-    /// Text columns of a query with text parameters, e.g. for reading the catalog.
-    pub async fn strings(
-        &mut self,
-        sql: &str,
-        params: &[&str],
-    ) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
-        let values: Vec<Value> = params.iter().map(|p| Value::Text(p.to_string())).collect();
-        let sql = AssertSqlSafe(sql.to_owned());
-        on_tx!(self, t => {
-            let rows = bind_values!(sqlx::query(sql), &values).fetch_all(&mut **t).await?;
-            rows.iter()
-                .map(|r| (0..r.len()).map(|i| r.try_get::<Option<String>, _>(i)).collect())
-                .collect()
-        }, s => s.strings(&sql.0, &values).await)
-    }
-
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => t.commit().await,
-            Tx::MySql(t) => t.commit().await,
-            _ => Ok(()),
-        }
-    }
-
-    /// False for a revision running outside a transaction (and for a script).
-    pub fn in_transaction(&self) -> bool {
-        matches!(self, Tx::Sqlite(_) | Tx::Postgres(_) | Tx::MySql(_))
-    }
-}
-
-/// SQLite values by their storage class.
-fn sqlite_values(row: &SqliteRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
-    (skip..row.len())
-        .map(|i| {
-            let raw = row.try_get_raw(i)?;
-            if raw.is_null() {
-                return Ok(Value::Null);
-            }
-            let ty = raw.type_info().name().to_owned();
-            Ok(match ty.as_str() {
-                "INTEGER" | "BOOLEAN" | "INT8" => Value::S64(row.try_get_unchecked(i)?),
-                "REAL" => Value::F64(row.try_get_unchecked(i)?),
-                "BLOB" => Value::Blob(row.try_get_unchecked(i)?),
-                _ => Value::Text(row.try_get_unchecked(i)?),
-            })
-        })
-        .collect()
-}
-
-/// Interprets a value in the text format by its column type.
-fn from_text(ty: &str, text: &[u8], bytea_hex: bool) -> Value {
-    let s = String::from_utf8_lossy(text);
-    let parsed = match ty {
-        "INT2" | "INT4" | "INT8" | "SMALLINT" | "INT" | "INTEGER" | "BIGINT" | "MEDIUMINT"
-        | "TINYINT" | "YEAR" => s.parse().ok().map(Value::S64),
-        "FLOAT4" | "FLOAT8" | "FLOAT" | "DOUBLE" | "REAL" => s.parse().ok().map(Value::F64),
-        "BOOL" => Some(Value::Boolean(s == "t" || s == "true")),
-        "BOOLEAN" => Some(Value::Boolean(s == "1" || s == "t" || s == "true")),
-        "BYTEA" if bytea_hex => s
-            .strip_prefix("\\x")
-            .and_then(|h| hex::decode(h).ok())
-            .map(Value::Blob),
-        "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BINARY" | "VARBINARY" => {
-            Some(Value::Blob(text.to_vec()))
-        }
-        _ => None,
-    };
-    parsed.unwrap_or_else(|| Value::Text(s.into_owned()))
-}
-
-fn pg_values(row: &PgRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
-    (skip..row.len())
-        .map(|i| {
-            let raw = row.try_get_raw(i)?;
-            if raw.is_null() {
-                return Ok(Value::Null);
-            }
-            let ty = raw.type_info().name().to_owned();
-            let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
-            Ok(from_text(&ty, bytes, true))
-        })
-        .collect()
-}
-
-fn mysql_values(row: &MySqlRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
-    (skip..row.len())
-        .map(|i| {
-            let raw = row.try_get_raw(i)?;
-            if raw.is_null() {
-                return Ok(Value::Null);
-            }
-            let ty = raw.type_info().name().to_owned();
-            let bytes: Vec<u8> = row.try_get_unchecked(i)?;
-            Ok(from_text(&ty, &bytes, false))
-        })
-        .collect()
 }

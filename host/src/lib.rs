@@ -16,6 +16,7 @@ pub mod build;
 mod cache;
 pub mod cli;
 pub mod config;
+mod db;
 pub mod dialect;
 pub mod graph;
 pub mod integrity;

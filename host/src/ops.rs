@@ -175,7 +175,7 @@ impl OpState {
     /// True when the ops run inside a database transaction (not a script, not a
     /// revision that runs outside transactions).
     fn in_transaction(&self) -> bool {
-        self.tx.as_ref().is_some_and(Tx::in_transaction)
+        self.tx.as_ref().is_some_and(|t| t.in_transaction())
     }
 
     /// Takes the transaction back once the guest is done.
@@ -185,12 +185,15 @@ impl OpState {
 
     /// True when rendering a script (`--sql`) rather than running against a database.
     pub fn offline(&self) -> bool {
-        matches!(self.tx, Some(Tx::Script(_)))
+        self.tx.as_ref().is_some_and(|t| t.is_script())
     }
 
     /// The schema model of an offline run.
     fn model(&mut self) -> Option<&mut crate::schema::Schema> {
-        self.tx.as_mut().and_then(Tx::script).map(|s| &mut s.schema)
+        self.tx
+            .as_mut()
+            .and_then(|t| t.script())
+            .map(|s| &mut s.schema)
     }
 
     /// Keeps the offline schema model up to date after an op succeeded.
@@ -263,7 +266,7 @@ impl OpState {
     /// Before an op: on PostgreSQL a savepoint, so that a failed op does not abort the
     /// whole transaction and the guest can recover from the error.
     async fn op_start(&mut self) -> Result<(), Error> {
-        if self.dialect == Dialect::Postgres && self.in_transaction() {
+        if crate::db::capabilities(self.dialect).savepoint_per_op && self.in_transaction() {
             self.tx()
                 .run("SAVEPOINT retort_op")
                 .await
@@ -301,7 +304,7 @@ impl OpState {
     /// starts, so that what follows still rolls back with the revision. (Only when the
     /// transaction really ended: START TRANSACTION would commit an active one.)
     async fn reopen_after_ddl(&mut self) {
-        if self.dialect != Dialect::Mysql || !self.in_transaction() {
+        if crate::db::capabilities(self.dialect).transactional_ddl || !self.in_transaction() {
             return;
         }
         let tx = self.tx();

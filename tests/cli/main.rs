@@ -903,6 +903,35 @@ fn verify_finds_applied_revisions_that_changed() {
     assert_eq!(p.db().heads(), ["c"]);
 }
 
+/// SQLite runs with foreign keys off (its table rebuild needs it), so each step's
+/// foreign keys are checked before the commit: a revision that leaves an orphan row is
+/// rolled back, with the offending row named.
+#[test]
+fn sqlite_checks_foreign_keys_before_each_commit() {
+    let p = Project::new();
+    p.write_component(
+        "a.wasm",
+        &wat_guest::revision_of(
+            "a",
+            &[],
+            &[
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+                "CREATE TABLE child (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES parent (id))",
+                "INSERT INTO child (id, pid) VALUES (7, 42)",
+            ],
+            &["DROP TABLE child", "DROP TABLE parent"],
+            "",
+        ),
+    );
+    let err = p.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("foreign key violations after the revision: child row 7 -> parent"),
+        "{err}"
+    );
+    assert!(!p.db().tables().contains(&"child".to_string()), "{err}");
+    assert!(p.db().heads().is_empty());
+}
+
 /// Ops are data: a dry run lists, per step, the ops its revision would run, found by
 /// running the plan against a script target (nothing reaches the database).
 #[test]

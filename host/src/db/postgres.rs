@@ -1,0 +1,253 @@
+//! PostgreSQL: transactional DDL; the lock is an advisory lock (the transaction's, or
+//! the session's for a revision that runs outside one); each op runs under a savepoint;
+//! a statement is cancelled from a second connection with `pg_cancel_backend`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
+use sqlx::{AssertSqlSafe, Connection as _, Row as _, Transaction, TypeInfo as _, ValueRef as _};
+
+use super::{BoxFuture, Capabilities, Engine, LockKind, LockWait, Tx, query_err, sqlx_conn};
+use crate::backend::{BackendError, Session};
+use crate::dialect::Dialect;
+use crate::wit::Value;
+
+pub(super) static CAPABILITIES: Capabilities = Capabilities {
+    dialect: Dialect::Postgres,
+    transactional_ddl: true,
+    lock: LockKind::Transaction,
+    savepoint_per_op: true,
+    ledger_before_transaction: false,
+    ledger_exists_sql: "SELECT count(*)::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'retort_version'",
+};
+
+/// Advisory lock key (two int4): "RETR", 0. Advisory locks are per database.
+const LOCK: &str = "1380275282, 0";
+
+/// A connected PostgreSQL database.
+#[derive(Debug)]
+pub(crate) struct Postgres {
+    pool: PgPool,
+    /// For the second connection that cancels a statement.
+    options: PgConnectOptions,
+    /// The migration session's backend pid.
+    pid: Arc<AtomicI64>,
+}
+
+// Statements are not kept prepared: the same SQL may come again with a NULL where a
+// value was (or the reverse), and PostgreSQL would keep the first parameter types.
+sqlx_conn!(Transaction<'static, sqlx::Postgres>, in_transaction: true, values: values, persistent: false);
+sqlx_conn!(PoolConnection<sqlx::Postgres>, in_transaction: false, values: values, persistent: false);
+
+impl Postgres {
+    pub(crate) async fn connect(url: &str, session: &Session) -> Result<Postgres, sqlx::Error> {
+        let normalized = url.replacen("postgresql://", "postgres://", 1);
+        // A crashed retort's session (and its locks) ends within a second, even in the
+        // middle of a long statement; no statement outlives the call limit.
+        let mut settings = vec![
+            ("client_connection_check_interval", "1000".to_owned()),
+            ("standard_conforming_strings", "on".to_owned()),
+        ];
+        if let Some(limit) = session.statement_limit() {
+            settings.push(("statement_timeout", limit.as_millis().to_string()));
+        }
+        let options = PgConnectOptions::from_str(&normalized)?
+            .application_name(&crate::backend::application_name())
+            .options(settings);
+        let pid = Arc::new(AtomicI64::new(0));
+        let slot = pid.clone();
+        let pool =
+            sqlx::pool::PoolOptions::<sqlx::Postgres>::new().after_connect(move |conn, _| {
+                let slot = slot.clone();
+                Box::pin(async move {
+                    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    slot.store(pid.into(), Ordering::Relaxed);
+                    Ok(())
+                })
+            });
+        Ok(Postgres {
+            pool: super::open(options.clone(), pool).await?,
+            options,
+            pid,
+        })
+    }
+
+    /// The advisory lock on `conn`, waiting up to the lock timeout: the transaction's
+    /// (`xact`) or the session's. `false` when the wait ran out.
+    async fn lock(
+        conn: &mut sqlx::PgConnection,
+        xact: bool,
+        wait: &LockWait<'_>,
+    ) -> Result<bool, BackendError> {
+        let err = query_err("taking the migration lock");
+        let (local, function) = if xact {
+            ("LOCAL ", "pg_advisory_xact_lock")
+        } else {
+            ("", "pg_advisory_lock")
+        };
+        let ms = wait.timeout.as_millis().max(1);
+        sqlx::raw_sql(AssertSqlSafe(format!("SET {local}lock_timeout = '{ms}ms'")))
+            .execute(&mut *conn)
+            .await
+            .map_err(&err)?;
+        let locked = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {function}({LOCK})")))
+            .execute(&mut *conn)
+            .await;
+        match locked {
+            Ok(_) => {}
+            // (In a transaction, the failed statement aborted it: the caller drops it.)
+            Err(e) if super::is_lock_timeout(&e) => {
+                if !xact {
+                    let _ = sqlx::raw_sql("SET lock_timeout TO DEFAULT")
+                        .execute(&mut *conn)
+                        .await;
+                }
+                return Ok(false);
+            }
+            Err(e) => return Err(err(e)),
+        }
+        sqlx::raw_sql(AssertSqlSafe(format!("SET {local}lock_timeout TO DEFAULT")))
+            .execute(&mut *conn)
+            .await
+            .map_err(&err)?;
+        Ok(true)
+    }
+
+    /// Who holds the advisory lock, as far as pg_stat_activity tells.
+    async fn holder(&self) -> String {
+        /// pid, application_name, client address, transaction start.
+        type Holder = (i32, Option<String>, Option<String>, Option<String>);
+        let row: Result<Option<Holder>, _> = sqlx::query_as(
+            "SELECT a.pid, a.application_name, host(a.client_addr), to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ') \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND l.classid = 1380275282 AND l.objid = 0 LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await;
+        match row {
+            Ok(Some((pid, app, addr, since))) => format!(
+                "it is held by PostgreSQL backend {pid} ({}, from {}, in a transaction since {})",
+                app.filter(|a| !a.is_empty())
+                    .unwrap_or_else(|| "no application_name".into()),
+                addr.unwrap_or_else(|| "a local socket".into()),
+                since.unwrap_or_else(|| "?".into())
+            ),
+            Ok(None) => "it was released just as the wait ended".into(),
+            Err(e) => format!("its holder could not be read: {e}"),
+        }
+    }
+}
+
+impl Engine for Postgres {
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
+    }
+
+    fn fetch_strings<'a>(
+        &'a self,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Vec<Option<String>>>, sqlx::Error>> {
+        Box::pin(super::pool_strings(&self.pool, sql))
+    }
+
+    fn begin<'a>(&'a self, wait: LockWait<'a>) -> BoxFuture<'a, Result<Tx, BackendError>> {
+        Box::pin(async move {
+            let mut t = self
+                .pool
+                .begin()
+                .await
+                .map_err(query_err("starting a transaction"))?;
+            if !Self::lock(&mut t, true, &wait).await? {
+                drop(t);
+                return Err(wait.timed_out(self.holder().await));
+            }
+            Ok(Box::new(t) as Tx)
+        })
+    }
+
+    fn begin_outside<'a>(&'a self, wait: LockWait<'a>) -> BoxFuture<'a, Result<Tx, BackendError>> {
+        Box::pin(async move {
+            let mut c = self
+                .pool
+                .acquire()
+                .await
+                .map_err(query_err("taking the migration lock"))?;
+            if !Self::lock(&mut c, false, &wait).await? {
+                drop(c);
+                return Err(wait.timed_out(self.holder().await));
+            }
+            Ok(Box::new(c) as Tx)
+        })
+    }
+
+    fn unlock_outside<'a>(&'a self, tx: &'a mut Tx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // A lost connection took its lock with it.
+            let _ = tx.run(&format!("SELECT pg_advisory_unlock({LOCK})")).await;
+        })
+    }
+
+    fn interrupt(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let pid = self.pid.load(Ordering::Relaxed);
+            if let Ok(mut conn) = sqlx::ConnectOptions::connect(&self.options).await {
+                let _ = sqlx::query("SELECT pg_cancel_backend($1::int)")
+                    .bind(pid)
+                    .execute(&mut conn)
+                    .await;
+                let _ = conn.close().await;
+            }
+        })
+    }
+
+    fn dangerous_privileges(&self) -> BoxFuture<'_, Result<Vec<String>, sqlx::Error>> {
+        Box::pin(async move {
+            let (superuser, read, write, program): (bool, bool, bool, bool) = sqlx::query_as(
+                "SELECT rolsuper, \
+                 pg_has_role(current_user, 'pg_read_server_files', 'USAGE'), \
+                 pg_has_role(current_user, 'pg_write_server_files', 'USAGE'), \
+                 pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') \
+                 FROM pg_roles WHERE rolname = current_user",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(if superuser {
+                vec!["SUPERUSER".into()]
+            } else {
+                [
+                    (read, "pg_read_server_files"),
+                    (write, "pg_write_server_files"),
+                    (program, "pg_execute_server_program"),
+                ]
+                .into_iter()
+                .filter(|(held, _)| *held)
+                .map(|(_, name)| name.to_owned())
+                .collect()
+            })
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.pool.close())
+    }
+}
+
+fn values(row: &PgRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
+    (skip..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                return Ok(Value::Null);
+            }
+            let ty = raw.type_info().name().to_owned();
+            let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+            Ok(super::from_text(&ty, bytes, true))
+        })
+        .collect()
+}

@@ -1,0 +1,149 @@
+//! The script target (`--sql`, dry runs): statements are written, not sent. No database
+//! is opened; SQLite's table rebuilds read an in-memory model of the schema so far, and
+//! MySQL/MariaDB's `MODIFY COLUMN` and constraint drops read [`crate::schema::Schema`].
+
+use std::str::FromStr;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AssertSqlSafe, Row as _};
+
+use super::{BoxFuture, Conn};
+use crate::dialect::Dialect;
+use crate::wit::Value;
+
+/// A run that writes SQL instead of executing it.
+pub(crate) struct Script {
+    pub dialect: Dialect,
+    /// Statements of the revision being rendered.
+    pub statements: Vec<String>,
+    /// False while replaying earlier revisions only to learn their schema.
+    pub recording: bool,
+    /// SQLite: the schema so far in an in-memory database, which table rebuilds read.
+    model: Option<sqlx::SqliteConnection>,
+    /// MySQL/MariaDB: columns and constraints so far, for `MODIFY COLUMN` and drops.
+    pub schema: crate::schema::Schema,
+}
+
+fn offline_error(what: &str) -> sqlx::Error {
+    sqlx::Error::Protocol(format!(
+        "{what} needs a database; none is opened with --sql"
+    ))
+}
+
+impl Script {
+    pub(crate) async fn new(dialect: Dialect) -> Result<Script, sqlx::Error> {
+        let model = match dialect {
+            Dialect::Sqlite => Some(
+                sqlx::ConnectOptions::connect(
+                    &SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(false),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let mut script = Script {
+            dialect,
+            statements: Vec::new(),
+            recording: false,
+            model,
+            schema: Default::default(),
+        };
+        // The model needs the ledger too, for the ledger writes each revision renders.
+        for sql in crate::backend::ledger_tables(dialect) {
+            script.write(&sql).await?;
+        }
+        script.recording = true;
+        Ok(script)
+    }
+
+    async fn write(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+        if let Some(model) = &mut self.model {
+            sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                .execute(&mut *model)
+                .await?;
+        }
+        if self.recording {
+            self.statements.push(sql.to_owned());
+        }
+        Ok(0)
+    }
+}
+
+impl Conn for Script {
+    fn run<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        Box::pin(self.write(sql))
+    }
+
+    fn run_with<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let inlined = self
+                .dialect
+                .inline(sql, params)
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            self.write(&inlined).await
+        })
+    }
+
+    fn columns_of<'a>(
+        &'a mut self,
+        _sql: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
+        Box::pin(async { Err(offline_error("a query")) })
+    }
+
+    fn rows<'a>(
+        &'a mut self,
+        _sql: &'a str,
+        _skip: usize,
+    ) -> BoxFuture<'a, Result<Vec<Vec<Value>>, sqlx::Error>> {
+        Box::pin(async { Err(offline_error("reading rows")) })
+    }
+
+    fn strings<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Vec<Option<String>>>, sqlx::Error>> {
+        Box::pin(async move {
+            let Some(model) = &mut self.model else {
+                return Err(offline_error("reading the catalog"));
+            };
+            let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for p in params {
+                query = query.bind(p.to_string());
+            }
+            let rows = query.fetch_all(&mut *model).await?;
+            rows.iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| r.try_get::<Option<String>, _>(i))
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), sqlx::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn in_transaction(&self) -> bool {
+        false
+    }
+
+    fn is_script(&self) -> bool {
+        true
+    }
+
+    fn script(&mut self) -> Option<&mut Script> {
+        Some(self)
+    }
+
+    fn into_script(self: Box<Self>) -> Option<Box<Script>> {
+        Some(self)
+    }
+}
