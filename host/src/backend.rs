@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::db::{LockWait, query_err};
+use crate::db::{LockWait, Locked, query_err};
 use crate::dialect::Dialect;
 use crate::wit::Value;
 
@@ -423,16 +423,18 @@ impl Backend {
     /// Takes the migration lock and starts a revision's transaction (creating the ledger
     /// tables on first use). The lock is the transaction's on SQLite (`BEGIN IMMEDIATE`)
     /// and PostgreSQL (`pg_advisory_xact_lock`); on MySQL/MariaDB it is the session's
-    /// (`GET_LOCK`), released by [`Backend::release`] once the transaction has ended.
-    /// Every writer of the ledger goes through here, so two deployers never interleave
-    /// within a transaction, and a crashed one's lock ends with its connection.
+    /// (`GET_LOCK`). Either way the transaction is a guard (crate::db::Locked): the lock
+    /// goes when it commits, ends, or is dropped. Every writer of the ledger goes
+    /// through here, so two deployers never interleave within a transaction, and a
+    /// crashed one's lock ends with its connection.
     pub(crate) async fn begin(&self) -> Result<Tx, BackendError> {
         self.engine.clear_interrupt();
-        let mut tx = self.engine.begin(self.wait()).await?;
+        let tx = self.engine.begin(self.wait()).await?;
+        let mut tx = Locked::new(tx, self.engine.clone(), false);
         if !self.capabilities().ledger_before_transaction {
             for sql in ledger_tables(self.dialect()) {
                 if let Err(e) = tx.run(&sql).await {
-                    self.abandon(tx).await;
+                    tx.end().await;
                     return Err(query_err("creating the ledger tables")(e));
                 }
             }
@@ -442,14 +444,16 @@ impl Backend {
 
     /// For a revision that must run outside a transaction: takes the migration lock for
     /// the session (PostgreSQL `pg_advisory_lock`, MySQL/MariaDB `GET_LOCK`; SQLite has
-    /// no lock outside a transaction) and hands out the bare connection. The caller
-    /// records the outcome with [`Backend::record_outside`], which also unlocks.
+    /// no lock outside a transaction) and hands out the bare connection, as a guard that
+    /// unlocks when it ends. The caller records the outcome with
+    /// [`Backend::record_outside`].
     pub(crate) async fn begin_outside(&self) -> Result<Tx, BackendError> {
         self.engine.clear_interrupt();
-        let mut tx = self.engine.begin_outside(self.wait()).await?;
+        let tx = self.engine.begin_outside(self.wait()).await?;
+        let mut tx = Locked::new(tx, self.engine.clone(), true);
         for sql in ledger_tables(self.dialect()) {
             if let Err(e) = tx.run(&sql).await {
-                self.unlock_outside(tx).await;
+                tx.end().await;
                 return Err(query_err("creating the ledger tables")(e));
             }
         }
@@ -480,34 +484,15 @@ impl Backend {
         }
         .await
         .map_err(query_err(doing));
-        self.unlock_outside(tx).await;
+        tx.end().await;
         result
     }
 
     /// Ends, unrecorded, what [`Backend::begin`] or [`Backend::begin_outside`] started:
-    /// a transaction rolls back (by being dropped) and the lock goes.
+    /// a transaction rolls back and the lock goes (awaited here, rather than left to the
+    /// guard's drop).
     pub(crate) async fn abandon(&self, tx: Tx) {
-        if tx.in_transaction() {
-            drop(tx);
-            self.release().await;
-        } else {
-            self.unlock_outside(tx).await;
-        }
-    }
-
-    /// Releases the session lock of [`Backend::begin_outside`] and returns the
-    /// connection to the pool.
-    pub(crate) async fn unlock_outside(&self, mut tx: Tx) {
-        self.engine.unlock_outside(&mut tx).await;
-    }
-
-    /// Releases the session's migration lock (MySQL/MariaDB) once a transaction from
-    /// [`Backend::begin`] has committed or been dropped. A lost connection took the lock
-    /// with it, so failing here is harmless.
-    pub(crate) async fn release(&self) {
-        if self.capabilities().lock == crate::db::LockKind::Session {
-            self.engine.release().await;
-        }
+        tx.end().await;
     }
 
     /// The version table's rows as this transaction sees them.
@@ -555,11 +540,9 @@ impl Backend {
             )))
     }
 
-    /// Commits a transaction from [`Backend::begin`] and releases the lock.
+    /// Commits a transaction from [`Backend::begin`]; the lock goes with it.
     pub(crate) async fn commit(&self, tx: Tx) -> Result<(), BackendError> {
-        let result = tx.commit().await.map_err(query_err("committing"));
-        self.release().await;
-        result
+        tx.commit().await.map_err(query_err("committing"))
     }
 
     /// Replaces the version table's rows with `entry.heads` (unless the entry records a

@@ -13,6 +13,7 @@ pub(crate) mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{BackendError, Session};
@@ -83,6 +84,11 @@ pub(crate) trait Conn: Send {
     ) -> BoxFuture<'a, Result<Vec<Vec<Option<String>>>, sqlx::Error>>;
     /// Commits a transaction (nothing for a bare connection or a script).
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), sqlx::Error>>;
+    /// Ends it unrecorded: a transaction rolls back; a lock it holds is released.
+    fn end(self: Box<Self>) -> BoxFuture<'static, ()> {
+        drop(self);
+        Box::pin(async {})
+    }
     /// False for a revision running outside a transaction, and for a script.
     fn in_transaction(&self) -> bool;
     /// True for a script (`--sql`, dry runs): nothing reaches a database.
@@ -101,6 +107,127 @@ pub(crate) trait Conn: Send {
 
 /// What a revision's ops run in.
 pub(crate) type Tx = Box<dyn Conn>;
+
+/// A transaction (or a bare connection) that holds the migration lock. The lock goes
+/// when it ends: on commit, on [`Conn::end`] (rolled back or unlocked, awaited), or, when
+/// it is dropped on an early return or a panic, in a task the drop spawns, so that no
+/// path can keep the lock.
+pub(crate) struct Locked {
+    conn: Option<Tx>,
+    engine: Arc<dyn Engine>,
+    /// A session lock taken for a revision that runs outside a transaction.
+    outside: bool,
+}
+
+impl Locked {
+    pub(crate) fn new(conn: Tx, engine: Arc<dyn Engine>, outside: bool) -> Tx {
+        Box::new(Locked {
+            conn: Some(conn),
+            engine,
+            outside,
+        })
+    }
+
+    fn conn(&mut self) -> &mut Tx {
+        self.conn
+            .as_mut()
+            .expect("a locked connection lives until it ends")
+    }
+}
+
+/// Ends `conn` unrecorded and releases the lock it holds.
+async fn unlock(engine: Arc<dyn Engine>, mut conn: Tx, outside: bool) {
+    if outside {
+        engine.unlock_outside(&mut conn).await;
+        drop(conn);
+    } else {
+        // Dropping the transaction rolls it back.
+        drop(conn);
+        if engine.capabilities().lock == LockKind::Session {
+            engine.release().await;
+        }
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(unlock(self.engine.clone(), conn, self.outside));
+        }
+    }
+}
+
+impl Conn for Locked {
+    fn run<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        self.conn().run(sql)
+    }
+
+    fn run_with<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        self.conn().run_with(sql, params)
+    }
+
+    fn columns_of<'a>(
+        &'a mut self,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
+        self.conn().columns_of(sql)
+    }
+
+    fn rows<'a>(
+        &'a mut self,
+        sql: &'a str,
+        skip: usize,
+    ) -> BoxFuture<'a, Result<Vec<Vec<Value>>, sqlx::Error>> {
+        self.conn().rows(sql, skip)
+    }
+
+    fn strings<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Vec<Option<String>>>, sqlx::Error>> {
+        self.conn().strings(sql, params)
+    }
+
+    /// Commits, then releases the lock (a session lock; a transaction's goes with it).
+    fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<(), sqlx::Error>> {
+        let conn = self
+            .conn
+            .take()
+            .expect("a locked connection lives until it ends");
+        let engine = self.engine.clone();
+        let outside = self.outside;
+        Box::pin(async move {
+            if outside {
+                unlock(engine, conn, true).await;
+                return Ok(());
+            }
+            let committed = conn.commit().await;
+            if engine.capabilities().lock == LockKind::Session {
+                engine.release().await;
+            }
+            committed
+        })
+    }
+
+    fn end(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        let conn = self
+            .conn
+            .take()
+            .expect("a locked connection lives until it ends");
+        Box::pin(unlock(self.engine.clone(), conn, self.outside))
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.in_transaction())
+    }
+}
 
 /// How long a wait for the migration lock may take, and what to call the database in
 /// the error when it runs out.
@@ -339,7 +466,7 @@ pub(crate) use sqlx_conn;
 /// A transaction commits; a bare connection has nothing to commit.
 macro_rules! commit_of {
     ($self:ident, true) => {
-        Box::pin(async move { $self.commit().await })
+        Box::pin(async move { (*$self).commit().await })
     };
     ($self:ident, false) => {{
         drop($self);
