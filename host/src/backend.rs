@@ -430,7 +430,7 @@ impl Backend {
     pub(crate) async fn begin(&self) -> Result<Tx, BackendError> {
         self.engine.clear_interrupt();
         let tx = self.engine.begin(self.wait()).await?;
-        let mut tx = Locked::new(tx, self.engine.clone(), false);
+        let mut tx = Locked::guard(tx, self.engine.clone(), false);
         if !self.capabilities().ledger_before_transaction {
             for sql in ledger_tables(self.dialect()) {
                 if let Err(e) = tx.run(&sql).await {
@@ -450,7 +450,7 @@ impl Backend {
     pub(crate) async fn begin_outside(&self) -> Result<Tx, BackendError> {
         self.engine.clear_interrupt();
         let tx = self.engine.begin_outside(self.wait()).await?;
-        let mut tx = Locked::new(tx, self.engine.clone(), true);
+        let mut tx = Locked::guard(tx, self.engine.clone(), true);
         for sql in ledger_tables(self.dialect()) {
             if let Err(e) = tx.run(&sql).await {
                 tx.end().await;

@@ -120,7 +120,7 @@ pub(crate) struct Locked {
 }
 
 impl Locked {
-    pub(crate) fn new(conn: Tx, engine: Arc<dyn Engine>, outside: bool) -> Tx {
+    pub(crate) fn guard(conn: Tx, engine: Arc<dyn Engine>, outside: bool) -> Tx {
         Box::new(Locked {
             conn: Some(conn),
             engine,
