@@ -16,36 +16,58 @@ use crate::wit::Value;
 
 pub(crate) use crate::db::{Script, Tx};
 
+/// What went wrong with the database (URLs in it have their secrets masked).
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// A URL whose scheme names no engine Retort has.
     #[error(
         "unsupported database URL {url:?}: use sqlite:PATH, postgres://..., mysql://... or mariadb://..."
     )]
-    Scheme { url: String },
+    Scheme {
+        /// The URL, masked.
+        url: String,
+    },
+    /// The database could not be reached or refused the login.
     #[error("cannot connect to {url}: {reason}")]
-    Connect { url: String, reason: String },
+    Connect {
+        /// The URL, masked.
+        url: String,
+        /// Why, in one line (refused, authentication, no such database).
+        reason: String,
+    },
+    /// A statement of Retort's own failed.
     #[error("database error while {doing}")]
     Query {
+        /// What Retort was doing.
         doing: String,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
+    /// SQLite: rows that break a foreign key after the revision (up to five named).
     #[error("foreign key violations after the revision: {0}")]
     ForeignKeyCheck(String),
+    /// The role holds dangerous privileges and the policy requires least privilege.
     #[error(
         "the database role Retort connected as on {url} holds {}, and [policy] require-least-privilege is true: connect as a migration role with only the privileges in the README's Security section",
         .privileges.join(", ")
     )]
     Privileged {
+        /// The URL, masked.
         url: String,
+        /// The privileges it should not hold.
         privileges: Vec<String>,
     },
+    /// Another deployer held the migration lock for longer than the wait allowed.
     #[error(
         "could not take the migration lock on {url} within {secs} s: {holder}. Another deployer is migrating this database; wait for it, or raise --lock-timeout"
     )]
     LockTimeout {
+        /// The URL, masked.
         url: String,
+        /// How long this run waited.
         secs: u64,
+        /// Who holds the lock, as far as the database says.
         holder: String,
     },
 }
@@ -310,6 +332,7 @@ impl Backend {
         )])
     }
 
+    /// The database's SQL dialect.
     pub fn dialect(&self) -> Dialect {
         self.engine.capabilities().dialect
     }
@@ -319,6 +342,7 @@ impl Backend {
         self.engine.capabilities()
     }
 
+    /// The URL, its secrets masked.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -589,6 +613,7 @@ impl Backend {
         self.record(tx, &entry).await
     }
 
+    /// Closes the connection.
     pub async fn close(&self) {
         self.engine.close().await;
     }
@@ -598,8 +623,11 @@ impl Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Movement {
+    /// A revision applied.
     Up,
+    /// A revision reverted.
     Down,
+    /// The version table set by `stamp`.
     Stamp,
 }
 
@@ -625,7 +653,9 @@ impl Movement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// It completed.
     Done,
+    /// It failed (and, where nothing rolled it back, blocks runs until `stamp`).
     Failed,
 }
 
@@ -642,9 +672,11 @@ impl Status {
 /// A failed revision the ledger remembers (MariaDB/MySQL).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Failure {
+    /// The revision that failed.
     pub revision: String,
     /// What failed: an upgrade or a downgrade (`None`: a row Retort did not write).
     pub direction: Option<Movement>,
+    /// The failure's message, with the op it stopped at.
     pub detail: String,
 }
 

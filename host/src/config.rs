@@ -4,28 +4,46 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The config file's name, looked for in the current directory.
 pub const FILE_NAME: &str = "retort.toml";
 
+/// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file exists but cannot be read.
     #[error("cannot read config {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid TOML, or has a key Retort does not know.
     #[error("invalid config {path}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// Where and why.
         #[source]
         source: toml::de::Error,
     },
+    /// Nothing names a database.
     #[error(
         "no database URL: set [database] url in {path}, pass --url, or set RETORT_DATABASE_URL or DATABASE_URL"
     )]
-    NoUrl { path: PathBuf },
+    NoUrl {
+        /// The config file that could have named one.
+        path: PathBuf,
+    },
+    /// `[policy] allow` names a rule that does not exist.
     #[error("{path}: [policy] allow names no rule {rule:?}; the rules are: {}", crate::policy::rule_names().collect::<Vec<_>>().join(", "))]
-    UnknownRule { path: PathBuf, rule: String },
+    UnknownRule {
+        /// The config file.
+        path: PathBuf,
+        /// The name it gave.
+        rule: String,
+    },
 }
 
 /// The parsed file, with relative paths still relative.
@@ -33,12 +51,16 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct File {
     #[serde(default)]
+    /// `[database]`
     pub database: Database,
     #[serde(default)]
+    /// `[migrations]`
     pub migrations: Migrations,
     #[serde(default)]
+    /// `[build]`
     pub build: Build,
     #[serde(default)]
+    /// `[sandbox]`
     pub sandbox: Limits,
     /// What guest SQL may do (host/src/policy.rs).
     #[serde(default)]
@@ -47,12 +69,15 @@ pub struct File {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// `[database]`: which database, unless `--url` or the environment says.
 pub struct Database {
+    /// A URL: `sqlite:PATH`, `postgres://…`, `mysql://…`, `mariadb://…`.
     pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+/// `[migrations]`: where revision sources and components live.
 pub struct Migrations {
     /// Revision sources (`*.rs`), read by `build` and `revision`.
     pub sources: PathBuf,
@@ -71,6 +96,7 @@ impl Default for Migrations {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+/// `[build]`: how `retort build` turns sources into components.
 pub struct Build {
     /// The `retort-guest` dependency of revision crates, as a Cargo dependency
     /// specification, e.g. `{ path = "../guest-sdk" }` or `"0.1"`.
@@ -128,9 +154,12 @@ pub struct Limits {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+/// The compiler that turns components into machine code.
 pub enum Compiler {
     #[default]
+    /// The optimising compiler (the default).
     Cranelift,
+    /// The baseline compiler: compiles several times faster, runs slower.
     Winch,
 }
 
@@ -158,7 +187,9 @@ impl Default for Limits {
 pub struct Config {
     /// Directory of the config file; relative paths start here.
     pub root: PathBuf,
+    /// The config file (it need not exist).
     pub path: PathBuf,
+    /// Its contents (the defaults when it does not exist).
     pub file: File,
 }
 
@@ -210,18 +241,22 @@ impl Config {
         }
     }
 
+    /// Where revision sources are (`[migrations] sources`).
     pub fn sources_dir(&self) -> PathBuf {
         self.root.join(&self.file.migrations.sources)
     }
 
+    /// Where revision components are (`[migrations] components`).
     pub fn components_dir(&self) -> PathBuf {
         self.root.join(&self.file.migrations.components)
     }
 
+    /// Where `retort build` works (`[build] dir`).
     pub fn build_dir(&self) -> PathBuf {
         self.root.join(&self.file.build.dir)
     }
 
+    /// The cargo target directory of Rust revisions.
     pub fn build_target_dir(&self) -> PathBuf {
         match &self.file.build.target_dir {
             Some(dir) => self.root.join(dir),
@@ -229,6 +264,7 @@ impl Config {
         }
     }
 
+    /// Where compiled components are cached (`None`: no cache).
     pub fn cache_dir(&self) -> Option<PathBuf> {
         let dir = &self.file.sandbox.cache_dir;
         (!dir.as_os_str().is_empty()).then(|| self.root.join(dir))

@@ -22,20 +22,42 @@ use crate::wit::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
+    /// SQLite 3.
     Sqlite,
+    /// PostgreSQL.
     Postgres,
+    /// MySQL and MariaDB.
     Mysql,
 }
 
 /// A guest request the host refuses before any SQL runs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
+    /// A table, column, index or constraint name the host will not quote.
     #[error("invalid identifier {name:?}: {reason}")]
-    Identifier { name: String, reason: &'static str },
+    Identifier {
+        /// The name.
+        name: String,
+        /// Why (too long, a NUL, empty).
+        reason: &'static str,
+    },
+    /// A DEFAULT or CHECK expression that is not exactly one SQL expression.
     #[error("invalid SQL expression {expr:?}: {reason}")]
-    Expression { expr: String, reason: String },
+    Expression {
+        /// The expression.
+        expr: String,
+        /// Why.
+        reason: String,
+    },
+    /// A custom column type that is not exactly one SQL type.
     #[error("invalid custom type {ty:?}: {reason}")]
-    CustomType { ty: String, reason: String },
+    CustomType {
+        /// The type.
+        ty: String,
+        /// Why.
+        reason: String,
+    },
+    /// Something the dialect cannot do.
     #[error("{0}")]
     Unsupported(String),
 }
@@ -44,6 +66,7 @@ pub enum RenderError {
 pub const MAX_IDENTIFIER: usize = 63;
 
 impl Dialect {
+    /// The dialect of a database URL, by its scheme.
     pub fn from_url(url: &str) -> Option<Dialect> {
         let scheme = url.split(':').next()?;
         match scheme {
@@ -54,6 +77,7 @@ impl Dialect {
         }
     }
 
+    /// Its name (`sqlite`, `postgres`, `mysql`).
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Sqlite => "sqlite",
@@ -231,6 +255,7 @@ impl Dialect {
         Ok(sql)
     }
 
+    /// `CREATE TABLE` (and its comments, where the dialect writes them apart).
     pub fn create_table(self, table: &Table) -> Result<Vec<String>, RenderError> {
         if table.columns.is_empty() {
             return Err(RenderError::Unsupported(format!(
@@ -308,6 +333,7 @@ impl Dialect {
         truncate(&ck.name.clone().unwrap_or_else(|| format!("ck_{table}")))
     }
 
+    /// A foreign key as a table constraint (`CONSTRAINT … FOREIGN KEY …`).
     pub fn foreign_key(self, table: &str, fk: &ForeignKey) -> Result<String, RenderError> {
         Ok(format!(
             "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}){}{}",
@@ -320,6 +346,7 @@ impl Dialect {
         ))
     }
 
+    /// A unique constraint as a table constraint.
     pub fn unique_constraint(
         self,
         table: &str,
@@ -332,6 +359,7 @@ impl Dialect {
         ))
     }
 
+    /// A check constraint as a table constraint.
     pub fn check_constraint(
         self,
         table: &str,
@@ -344,6 +372,7 @@ impl Dialect {
         ))
     }
 
+    /// `CREATE [UNIQUE] INDEX`.
     pub fn create_index(self, index: &Index) -> Result<String, RenderError> {
         Ok(format!(
             "CREATE {}INDEX {} ON {} ({})",
@@ -354,6 +383,7 @@ impl Dialect {
         ))
     }
 
+    /// `DROP INDEX` (on its table where the dialect needs it).
     pub fn drop_index(self, table: &str, name: &str) -> Result<String, RenderError> {
         Ok(match self {
             Dialect::Mysql => format!("DROP INDEX {} ON {}", self.ident(name)?, self.ident(table)?),
@@ -361,10 +391,12 @@ impl Dialect {
         })
     }
 
+    /// `DROP TABLE`.
     pub fn drop_table(self, name: &str) -> Result<String, RenderError> {
         Ok(format!("DROP TABLE {}", self.ident(name)?))
     }
 
+    /// A table renamed.
     pub fn rename_table(self, old: &str, new: &str) -> Result<String, RenderError> {
         Ok(format!(
             "ALTER TABLE {} RENAME TO {}",
@@ -373,6 +405,7 @@ impl Dialect {
         ))
     }
 
+    /// `ALTER TABLE … ADD COLUMN` (and its comment).
     pub fn add_column(self, table: &str, col: &Column) -> Result<Vec<String>, RenderError> {
         if col.primary_key {
             return Err(RenderError::Unsupported(format!(
@@ -396,6 +429,7 @@ impl Dialect {
         Ok(statements)
     }
 
+    /// `ALTER TABLE … DROP COLUMN`.
     pub fn drop_column(self, table: &str, column: &str) -> Result<String, RenderError> {
         Ok(format!(
             "ALTER TABLE {} DROP COLUMN {}",
@@ -404,6 +438,7 @@ impl Dialect {
         ))
     }
 
+    /// A column renamed.
     pub fn rename_column(self, table: &str, old: &str, new: &str) -> Result<String, RenderError> {
         Ok(format!(
             "ALTER TABLE {} RENAME COLUMN {} TO {}",

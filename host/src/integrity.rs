@@ -19,20 +19,38 @@ pub const SUM_FILE: &str = "retort.sum";
 pub enum Problem {
     /// An applied revision's component has another digest than when it ran.
     Modified {
+        /// The revision.
         revision: String,
+        /// The SHA-256 the ledger recorded when it ran.
         applied: String,
+        /// The SHA-256 of its component now.
         now: String,
     },
     /// An applied revision has no component any more.
-    Missing { revision: String },
+    Missing {
+        /// The revision.
+        revision: String,
+    },
     /// A file the sum file does not list.
-    Unlisted { file: String },
+    Unlisted {
+        /// The file, relative to the components directory.
+        file: String,
+    },
     /// A file whose digest differs from the sum file's.
-    Edited { file: String },
+    Edited {
+        /// The file, relative to the components directory.
+        file: String,
+    },
     /// A file the sum file lists that is gone.
-    Removed { file: String },
+    Removed {
+        /// The file, relative to the components directory.
+        file: String,
+    },
     /// The sum file is missing or its own checksum is wrong.
-    BadSumFile { reason: String },
+    BadSumFile {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Problem {

@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod build;
 mod cache;
+#[doc(hidden)]
 pub mod cli;
 pub mod config;
 mod db;
@@ -36,6 +37,7 @@ pub use migrate::{Applied, TransactionMode};
 pub use ops::LogSink;
 pub use project::{Database, Error, Project, RunOptions};
 
+#[allow(missing_docs)] // generated from wit/migration.wit, documented there
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",

@@ -14,21 +14,30 @@ use crate::policy::Policy;
 use crate::revision::{self, Revision, RevisionError};
 use crate::sandbox::{CallError, Sandbox, SandboxError};
 
+/// Why planning or running revisions stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
+    /// A revision component cannot be read (no metadata, a duplicate id, I/O).
     #[error(transparent)]
     Revision(#[from] RevisionError),
+    /// The history or a revision spec is wrong (a cycle, an unknown id, several heads).
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// The database refused, could not be reached, or its lock could not be taken.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// A component cannot be compiled or imports what the host does not provide.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// An upgrade to a revision the database has already passed.
     #[error("{target} is already applied (the database is at {}); use `retort downgrade {target}` to go back", .current.join(", "))]
     Behind {
+        /// The revision asked for.
         target: String,
+        /// The database's heads.
         current: Vec<String>,
     },
+    /// A revision failed while it ran (see [`StepFailure`]).
     #[error(transparent)]
     Step(Box<StepFailure>),
     /// Applied revisions whose component changed since they ran (integrity gate).
@@ -37,29 +46,43 @@ pub enum MigrateError {
         .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
     )]
     Modified {
+        /// Each changed or missing component.
         problems: Vec<crate::integrity::Problem>,
     },
     /// Another deployer changed the ledger while this run waited for the lock.
     #[error("another deployer changed the database while this run waited for the migration lock (it is now at {}); nothing more was done", if .now.is_empty() { "base".to_owned() } else { .now.join(", ") })]
     Moved {
+        /// What this run did before it noticed.
         done: Vec<Applied>,
+        /// The heads the ledger holds now.
         now: Vec<String>,
     },
+    /// `--transaction all` over a revision that must run outside a transaction.
     #[error(
         "revision {revision} must run outside a transaction, so --transaction all cannot include it: upgrade to the revision before it with --transaction all, then run it on its own"
     )]
-    OutsideTransaction { revision: String },
+    OutsideTransaction {
+        /// That revision.
+        revision: String,
+    },
+    /// `--transaction all` on an engine whose DDL commits as it runs.
     #[error(
         "--transaction all needs transactional DDL, which MariaDB/MySQL do not have (each DDL statement commits); use --transaction per-revision"
     )]
     NoTransactionalDdl,
+    /// A revision failed while rendering a script (`--sql`), e.g. because it reads rows.
     #[error("{}", offline_message(.revision, *.reads_rows, .failed_op, .reason))]
     Offline {
+        /// The revision.
         revision: String,
+        /// It called `query`, which a script cannot answer.
         reads_rows: bool,
+        /// The op that failed, with its error.
         failed_op: Option<String>,
+        /// What the guest (or the trap) said.
         reason: String,
     },
+    /// The script's schema model or ledger writes could not be made.
     #[error("cannot render the script: {0}")]
     Render(String),
     /// `downgrade --sql` without `FROM:TO` (a usage error).
@@ -67,6 +90,7 @@ pub enum MigrateError {
         "downgrade --sql needs a range FROM:TO (e.g. head:base): there is no database to start from"
     )]
     NeedsRange,
+    /// A failure that nothing rolled back is recorded in the ledger: `stamp` first.
     #[error(
         "revision {} failed to {} earlier and could not be rolled back (MariaDB/MySQL DDL, or a \
          revision that runs outside a transaction): the database may hold part of it. Check it, undo or finish by hand, then record the state with \
@@ -80,12 +104,15 @@ pub enum MigrateError {
 #[derive(Debug, thiserror::Error)]
 #[error("{}", step_message(self))]
 pub struct StepFailure {
+    /// The database's dialect (the message says what MariaDB/MySQL keep).
     pub dialect: Dialect,
     /// The connection to the database was lost during the step.
     pub connection_lost: bool,
     /// The revision ran outside a transaction: nothing rolled it back.
     pub outside: bool,
+    /// The revision that failed.
     pub revision: String,
+    /// Whether it was upgrading or downgrading.
     pub direction: Direction,
     /// The op that returned an error to the guest, if one did.
     pub failed_op: Option<String>,
@@ -98,6 +125,7 @@ pub struct StepFailure {
     /// Revisions this run ran before the failure in the same transaction
     /// (`--transaction all`), rolled back with it.
     pub rolled_back: Vec<String>,
+    /// The trap, the guest's error, or the database's.
     #[source]
     pub source: StepError,
 }
@@ -195,10 +223,13 @@ fn step_message(f: &StepFailure) -> String {
     msg
 }
 
+/// What ended a step: the revision's call, or the database around it.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
+    /// The guest trapped, ran out of a limit, or returned an error.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// Beginning, recording or committing the step failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
@@ -215,9 +246,13 @@ impl From<Direction> for Movement {
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Applied {
+    /// The revision.
     pub revision: String,
+    /// Upgraded or downgraded.
     pub direction: Direction,
+    /// Its message.
     pub message: String,
+    /// How long the step took, in milliseconds.
     pub millis: u128,
     /// The ops the revision ran, in order (its journal; bulk inserts without rows).
     #[serde(skip)]
@@ -226,7 +261,9 @@ pub struct Applied {
 
 /// A project's revisions and graph, read without compiling anything.
 pub struct History {
+    /// The revision graph.
     pub graph: Graph,
+    /// Each revision by id: metadata, path, digest.
     pub revisions: HashMap<String, Revision>,
 }
 
@@ -265,12 +302,19 @@ pub type Progress = Box<dyn Fn(&Step, &Revision, Option<&Applied>) + Send + Sync
 /// re-plans when another deployer moved the ledger, records failures, and runs every
 /// revision within the sandbox's limits and the SQL policy.
 pub struct Migrator<'a> {
+    /// What guest SQL may do (`[policy]`).
     pub policy: Arc<Policy>,
+    /// The revisions.
     pub history: &'a History,
+    /// The database.
     pub backend: &'a Backend,
+    /// The engine revisions run on, with its limits and compile cache.
     pub sandbox: Sandbox,
+    /// Where guest log lines go.
     pub log: LogSink,
+    /// Called before and after each step.
     pub progress: Progress,
+    /// One transaction per revision, or one for the run.
     pub transaction: TransactionMode,
     /// Run even though an applied revision's component changed since it ran.
     pub allow_modified: bool,
@@ -279,6 +323,8 @@ pub struct Migrator<'a> {
 }
 
 impl<'a> Migrator<'a> {
+    /// A migrator with the settings' limits, policy and cache, one transaction per
+    /// revision, and no `allow_modified`.
     pub fn new(
         config: &Config,
         history: &'a History,
@@ -857,6 +903,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 pub struct Plan {
     /// The heads the plan starts from (the ledger when it was made).
     pub start: Vec<String>,
+    /// The steps, in the order they run.
     pub steps: Vec<Step>,
     /// For an upgrade, the heads it goes to (planning again aims there).
     target_heads: Option<Vec<String>>,
@@ -896,9 +943,11 @@ pub enum TransactionMode {
 
 /// What `--sql` renders.
 pub struct ScriptPlan<'a> {
+    /// The script's SQL dialect.
     pub dialect: Dialect,
     /// The heads the script starts from (empty: base).
     pub start: Vec<String>,
+    /// The steps it records, in order.
     pub steps: Vec<Step>,
     /// `upgrade`, `downgrade` or `stamp` (for the header).
     pub command: &'a str,
@@ -944,6 +993,7 @@ impl ScriptPlan<'static> {
 
 /// A script and what each revision in it did.
 pub struct Rendered {
+    /// The script.
     pub sql: String,
     /// The steps the script records, each with the ops it ran (its journal).
     pub applied: Vec<Applied>,

@@ -23,70 +23,112 @@ use crate::wit::{
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Op {
+    /// A table with its columns and constraints.
     CreateTable {
+        /// The whole definition.
         table: Table,
     },
+    /// A table dropped.
     DropTable {
+        /// The table.
         name: String,
     },
+    /// A table renamed.
     RenameTable {
+        /// Its name now.
         old_name: String,
+        /// Its name after.
         new_name: String,
     },
+    /// A column added to a table.
     AddColumn {
+        /// The table.
         table: String,
+        /// The column's definition.
         column: Column,
     },
+    /// A column dropped.
     DropColumn {
+        /// The table.
         table: String,
+        /// The column.
         column: String,
     },
+    /// A column renamed, retyped, made (not) nullable, or given another default.
     AlterColumn {
+        /// The table.
         table: String,
+        /// The column, by its name before the change.
         column: String,
+        /// What changes; a field left `None` stays as it is.
         changes: ColumnAlteration,
     },
+    /// An index created.
     CreateIndex {
+        /// The index: name, table, columns in order, unique or not.
         index: Index,
     },
+    /// An index dropped.
     DropIndex {
+        /// The table it is on (MySQL/MariaDB need it).
         table: String,
+        /// The index.
         name: String,
     },
+    /// A foreign key added to a table.
     CreateForeignKey {
+        /// The referring table.
         table: String,
+        /// Columns, the referred table and columns, actions.
         key: ForeignKey,
     },
+    /// A unique constraint added to a table.
     CreateUniqueConstraint {
+        /// The table.
         table: String,
+        /// Its name and columns.
         constraint: UniqueConstraint,
     },
+    /// A check constraint added to a table.
     CreateCheckConstraint {
+        /// The table.
         table: String,
+        /// Its name and boolean expression.
         constraint: CheckConstraint,
     },
+    /// A constraint dropped, whatever its kind.
     DropConstraint {
+        /// The table.
         table: String,
+        /// The constraint.
         name: String,
     },
     /// One statement with bound parameters.
     Execute {
+        /// The statement, with the dialect's placeholders.
         sql: String,
+        /// The values bound to them, in order.
         params: Vec<Value>,
     },
     /// A query read through a cursor.
     Query {
+        /// The query, with the dialect's placeholders.
         sql: String,
+        /// The values bound to them, in order.
         params: Vec<Value>,
     },
     /// Rows inserted with bound parameters. Once the op has run, the journal keeps it
     /// without its rows (`rows` empty, `row_count` says how many there were), so that a
     /// data migration's journal stays small.
     BulkInsert {
+        /// The table.
         table: String,
+        /// The columns each row gives values for, in order.
         columns: Vec<String>,
+        /// The rows (empty in a journal).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rows: Vec<Row>,
+        /// How many rows the call carried.
         row_count: usize,
     },
 }

@@ -42,16 +42,22 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("statement refused by rule `{rule}`: {statement}")]
 pub struct Refusal {
+    /// The rule's name (what `[policy] allow` takes).
     pub rule: &'static str,
+    /// The statement, as checked.
     pub statement: String,
 }
 
 /// A rule: its name (for `[policy] allow`), what it refuses, and one statement it
 /// refuses, in the dialect given.
 pub struct Rule {
+    /// Its name, for `[policy] allow`.
     pub name: &'static str,
+    /// What it refuses, in a sentence.
     pub refuses: &'static str,
+    /// The dialect of the example.
     pub dialect: Dialect,
+    /// A statement it refuses.
     pub example: &'static str,
 }
 

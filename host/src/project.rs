@@ -42,8 +42,10 @@ use crate::revision::Revision;
 /// What the library's calls fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The settings cannot be read or name no usable database.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Anything from reading revisions to running them.
     #[error(transparent)]
     Migrate(#[from] MigrateError),
 }
@@ -113,14 +115,17 @@ impl Project {
         self
     }
 
+    /// The settings in force.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The revisions and their graph.
     pub fn history(&self) -> &History {
         &self.history
     }
 
+    /// The revision graph (heads, branches, specs like `head` or `ae10@-1`).
     pub fn graph(&self) -> &Graph {
         &self.history.graph
     }
@@ -204,6 +209,7 @@ impl Database<'_> {
         self.backend.url()
     }
 
+    /// The connection underneath (ledger reads, privileges).
     pub fn backend(&self) -> &Backend {
         &self.backend
     }

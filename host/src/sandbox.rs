@@ -15,29 +15,42 @@ use crate::graph::Direction;
 use crate::ops::OpState;
 use crate::revision::Revision;
 
+/// Why a revision could not be loaded into the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// The wasmtime engine (or the compile cache) could not be set up.
     #[error("cannot set up the wasm engine: {0}")]
     Engine(String),
+    /// The component file could not be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: std::path::PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The component imports an interface the host does not provide.
     #[error(
         "revision {revision} ({path}) imports {}, which this host does not provide: a revision may import only retort:migration/op (and its types) and WASI 0.2 cli, clocks, filesystem, io, random and sockets (locked down)",
         .imports.join(", ")
     )]
     ForbiddenImports {
+        /// The revision.
         revision: String,
+        /// Its component.
         path: std::path::PathBuf,
+        /// The imports refused.
         imports: Vec<String>,
     },
+    /// The component does not compile (not a valid component, or not for this engine).
     #[error("revision {revision} ({path}) is not a valid component: {reason}")]
     Compile {
+        /// The revision.
         revision: String,
+        /// Its component.
         path: std::path::PathBuf,
+        /// What the compiler said.
         reason: String,
     },
 }
@@ -107,6 +120,8 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// An engine with `limits` (fuel, memory, stack, compiler), caching compiled
+    /// components in `cache_dir` when given.
     pub fn new(limits: &Limits, cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
         let mut config = Config::new();
         config.consume_fuel(true);
@@ -307,6 +322,7 @@ impl Sandbox {
         (store.into_data(), outcome)
     }
 
+    /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

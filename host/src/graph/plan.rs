@@ -8,7 +8,9 @@ use super::Graph;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
+    /// Towards the heads: `upgrade`.
     Up,
+    /// Towards base: `downgrade`.
     Down,
 }
 
@@ -24,7 +26,9 @@ impl std::fmt::Display for Direction {
 /// One revision to run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Step {
+    /// The revision's id.
     pub revision: String,
+    /// Which of its exports runs.
     pub direction: Direction,
 }
 
