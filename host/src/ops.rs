@@ -286,7 +286,11 @@ impl OpState {
                 "ROLLBACK TO SAVEPOINT retort_op"
             };
             if let Err(e) = self.tx().run(end).await {
-                return Err(db_error(e));
+                // The op may have run, but its savepoint could not end (the connection
+                // went away between the two): the op failed, and says why.
+                let e = db_error(e);
+                self.failed_op = Some(format!("{op}: {}", describe(&e)));
+                return Err(e);
             }
         }
         match &result {

@@ -163,39 +163,15 @@ pub enum Command {
     Upgrade {
         #[arg(default_value = "head")]
         revision: String,
-        /// Print the plan; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run even though an applied revision's component changed since it ran.
-        #[arg(long)]
-        allow_modified: bool,
-        /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
-        #[arg(long, value_enum, default_value_t)]
-        transaction: TransactionArg,
-        /// Show the wasm backtrace of a trap.
-        #[arg(short, long)]
-        verbose: bool,
         #[command(flatten)]
-        offline: Offline,
+        run: RunArgs,
     },
     /// Revert revisions down to REV: base, an id or prefix, -N (with --sql, FROM:TO).
     Downgrade {
         #[arg(allow_hyphen_values = true)]
         revision: String,
-        /// Print the plan; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run even though an applied revision's component changed since it ran.
-        #[arg(long)]
-        allow_modified: bool,
-        /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
-        #[arg(long, value_enum, default_value_t)]
-        transaction: TransactionArg,
-        /// Show the wasm backtrace of a trap.
-        #[arg(short, long)]
-        verbose: bool,
         #[command(flatten)]
-        offline: Offline,
+        run: RunArgs,
     },
     /// The database's applied heads.
     Current {
@@ -251,6 +227,25 @@ pub enum Command {
         #[command(flatten)]
         offline: Offline,
     },
+}
+
+/// The options `upgrade` and `downgrade` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Run even though an applied revision's component changed since it ran.
+    #[arg(long)]
+    allow_modified: bool,
+    /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
+    #[arg(long, value_enum, default_value_t)]
+    transaction: TransactionArg,
+    /// Show the wasm backtrace of a trap.
+    #[arg(short, long)]
+    verbose: bool,
+    #[command(flatten)]
+    offline: Offline,
 }
 
 /// `--sql` and `--dialect`: render a script instead of touching a database.
@@ -479,37 +474,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             purge,
             offline,
         } => stamp(&ctx, &revisions, purge, &offline).await,
-        Command::Upgrade {
-            revision,
-            dry_run,
-            allow_modified,
-            transaction,
-            verbose,
-            offline,
-        } => {
-            let run = Run {
-                dry_run,
-                allow_modified,
-                transaction,
-                verbose,
-            };
-            move_to(&ctx, &revision, Direction::Up, run, &offline).await
-        }
-        Command::Downgrade {
-            revision,
-            dry_run,
-            allow_modified,
-            transaction,
-            verbose,
-            offline,
-        } => {
-            let run = Run {
-                dry_run,
-                allow_modified,
-                transaction,
-                verbose,
-            };
-            move_to(&ctx, &revision, Direction::Down, run, &offline).await
+        Command::Upgrade { revision, run } => move_to(&ctx, &revision, Direction::Up, &run).await,
+        Command::Downgrade { revision, run } => {
+            move_to(&ctx, &revision, Direction::Down, &run).await
         }
     }
 }
@@ -895,25 +862,14 @@ async fn stamp(
     Ok(())
 }
 
-/// How `upgrade`/`downgrade` run.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    dry_run: bool,
-    allow_modified: bool,
-    transaction: TransactionArg,
-    /// Traps with their wasm backtrace.
-    verbose: bool,
-}
-
 /// `upgrade` or `downgrade`: a script with --sql, else a run against the database.
 async fn move_to(
     ctx: &Ctx,
     target: &str,
     direction: Direction,
-    run: Run,
-    offline: &Offline,
+    run: &RunArgs,
 ) -> Result<(), Failure> {
-    match offline.dialect(&ctx.config, ctx.url.as_deref())? {
+    match run.offline.dialect(&ctx.config, ctx.url.as_deref())? {
         Some(d) => render(ctx, d, target, direction).await,
         None => migrate(ctx, target, direction, run).await,
     }
@@ -937,7 +893,12 @@ async fn render(
 }
 
 /// `upgrade`/`downgrade` against the database, through the library's gates.
-async fn migrate(ctx: &Ctx, target: &str, direction: Direction, run: Run) -> Result<(), Failure> {
+async fn migrate(
+    ctx: &Ctx,
+    target: &str,
+    direction: Direction,
+    run: &RunArgs,
+) -> Result<(), Failure> {
     let project = ctx.project()?;
     let db = ctx.connect(&project).await?;
     let result = migrate_on(ctx, &project, &db, target, direction, run).await;
@@ -951,7 +912,7 @@ async fn migrate_on(
     db: &Database<'_>,
     target: &str,
     direction: Direction,
-    run: Run,
+    run: &RunArgs,
 ) -> Result<(), Failure> {
     let plan = db.plan(direction, target).await.map_err(failure)?;
     if run.dry_run {

@@ -434,20 +434,12 @@ macro_rules! sqlx_conn {
                 sql: &'a str,
                 params: &'a [&'a str],
             ) -> $crate::db::BoxFuture<'a, Result<Vec<Vec<Option<String>>>, sqlx::Error>> {
-                use sqlx::Row as _;
                 Box::pin(async move {
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
                     for p in params {
                         query = query.bind(p.to_string());
                     }
-                    let rows = query.fetch_all(&mut **self).await?;
-                    rows.iter()
-                        .map(|r| {
-                            (0..r.len())
-                                .map(|i| r.try_get::<Option<String>, _>(i))
-                                .collect()
-                        })
-                        .collect()
+                    $crate::db::text_rows(&query.fetch_all(&mut **self).await?)
                 })
             }
 
@@ -508,10 +500,19 @@ where
     usize: sqlx::ColumnIndex<DB::Row>,
     for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
 {
-    use sqlx::Row as _;
     let rows = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql.to_owned()))
         .fetch_all(executor)
         .await?;
+    text_rows(&rows)
+}
+
+/// Every column of every row, as text (`None` for NULL).
+pub(crate) fn text_rows<R>(rows: &[R]) -> Result<Vec<Vec<Option<String>>>, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     rows.iter()
         .map(|r| {
             (0..r.len())

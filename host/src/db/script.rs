@@ -4,8 +4,8 @@
 
 use std::str::FromStr;
 
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AssertSqlSafe, Row as _};
 
 use super::{BoxFuture, Conn};
 use crate::dialect::Dialect;
@@ -116,14 +116,7 @@ impl Conn for Script {
             for p in params {
                 query = query.bind(p.to_string());
             }
-            let rows = query.fetch_all(&mut *model).await?;
-            rows.iter()
-                .map(|r| {
-                    (0..r.len())
-                        .map(|i| r.try_get::<Option<String>, _>(i))
-                        .collect()
-                })
-                .collect()
+            super::text_rows(&query.fetch_all(&mut *model).await?)
         })
     }
 
