@@ -14,56 +14,105 @@ pub const FORMAT: u32 = 1;
 
 /// Errors reading or writing revision files.
 #[derive(Debug, thiserror::Error)]
+/// Why a revision component cannot be read as a revision.
 pub enum RevisionError {
+    /// The file cannot be read.
     #[error("cannot read {path}")]
     Io {
+        /// The component file (or the name it was given).
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: std::io::Error,
     },
+    /// The file is not WebAssembly.
     #[error("{path} is not a WebAssembly component")]
     Malformed {
+        /// The component file (or the name it was given).
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: wasmparser::BinaryReaderError,
     },
+    /// A core module rather than a component.
     #[error(
         "{path} is a core wasm module, not a component: make it a component first (e.g. `wasm-tools component new`)"
     )]
-    CoreModule { path: PathBuf },
+    CoreModule {
+        /// The component file (or the name it was given).
+        path: PathBuf,
+    },
+    /// A component without Retort's metadata section.
     #[error(
         "{path} has no `{SECTION}` section: it is a component but not a revision (use `retort pack`)"
     )]
-    NoMetadata { path: PathBuf },
+    NoMetadata {
+        /// The component file (or the name it was given).
+        path: PathBuf,
+    },
+    /// A component with two metadata sections.
     #[error("{path} has more than one `{SECTION}` section")]
-    DuplicateMetadata { path: PathBuf },
+    DuplicateMetadata {
+        /// The component file (or the name it was given).
+        path: PathBuf,
+    },
+    /// The metadata section is not valid JSON metadata.
     #[error("{path}: the `{SECTION}` section is not valid metadata")]
     BadMetadata {
+        /// The component file (or the name it was given).
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: serde_json::Error,
     },
+    /// Metadata written by a newer Retort.
     #[error("{path}: metadata format {found} is newer than this retort understands ({FORMAT})")]
-    FutureFormat { path: PathBuf, found: u32 },
+    FutureFormat {
+        /// The component file (or the name it was given).
+        path: PathBuf,
+        /// The format version the metadata says.
+        found: u32,
+    },
+    /// A revision id outside the allowed characters or length.
     #[error(
         "{path}: invalid revision id {id:?}: use 1 to 32 characters from [A-Za-z0-9_-], not starting with '-'"
     )]
-    BadId { path: PathBuf, id: String },
+    BadId {
+        /// The component file (or the name it was given).
+        path: PathBuf,
+        /// The revision's id.
+        id: String,
+    },
+    /// A message or label with a line break or control character.
     #[error(
         "{path}: the {field} of revision {id} holds a line break or another control character ({text:?}): it must be one line"
     )]
     ControlCharacter {
+        /// The component file (or the name it was given).
         path: PathBuf,
+        /// The revision's id.
         id: String,
+        /// Which field (`message`, a branch label...).
         field: &'static str,
+        /// The offending text.
         text: String,
     },
+    /// `pack` given a component that is already a revision.
     #[error("{path} is already revision {id}: pack takes a component without metadata")]
-    AlreadyPacked { path: PathBuf, id: String },
+    AlreadyPacked {
+        /// The component file (or the name it was given).
+        path: PathBuf,
+        /// The revision's id.
+        id: String,
+    },
+    /// Two revisions have the same id.
     #[error("revision {id} is defined twice: {first} and {second}")]
     DuplicateId {
+        /// The revision's id.
         id: String,
+        /// Where it is defined first.
         first: PathBuf,
+        /// Where it is defined again.
         second: PathBuf,
     },
 }
@@ -73,15 +122,19 @@ pub enum RevisionError {
 pub struct Metadata {
     /// Metadata format version.
     pub format: u32,
+    /// Its id: 1 to 32 characters from `[A-Za-z0-9_-]`, not starting with `-`.
     pub id: String,
     /// The revisions this one follows: none for a base, several for a merge.
     #[serde(default)]
     pub down: Vec<String>,
     #[serde(default)]
+    /// Revisions or branch labels that must be applied first (Alembic's `depends_on`).
     pub depends_on: Vec<String>,
     #[serde(default)]
+    /// Branch labels this revision starts or carries.
     pub branch_labels: Vec<String>,
     #[serde(default)]
+    /// One line saying what it does.
     pub message: String,
     /// RFC 3339 creation time.
     #[serde(default)]
@@ -101,6 +154,7 @@ fn is_yes(b: &bool) -> bool {
 }
 
 impl Metadata {
+    /// Metadata for a base revision with this id and message, created now, transactional.
     pub fn new(id: impl Into<String>, message: impl Into<String>) -> Self {
         Metadata {
             format: FORMAT,
@@ -129,10 +183,13 @@ pub fn valid_id(id: &str) -> bool {
 /// A revision file on disk: its metadata and the digest of its bytes.
 #[derive(Debug, Clone)]
 pub struct Revision {
+    /// Its metadata (from the component's custom section).
     pub meta: Metadata,
+    /// Its file (or, for one given in code, its name).
     pub path: PathBuf,
     /// SHA-256 of the whole file, lowercase hex.
     pub sha256: String,
+    /// Its size in bytes.
     pub size: u64,
     /// The component's bytes, for a revision given in code rather than read from `path`
     /// (which then only names it).
@@ -182,11 +239,13 @@ impl Revision {
         }
     }
 
+    /// Its id.
     pub fn id(&self) -> &str {
         &self.meta.id
     }
 }
 
+/// The SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -284,7 +343,9 @@ fn find_section<'a>(bytes: &'a [u8], path: &Path) -> Result<Option<&'a [u8]>, Re
 /// What a component imports and exports at its top level.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Interface {
+    /// The interfaces it imports.
     pub imports: Vec<String>,
+    /// The functions and interfaces it exports.
     pub exports: Vec<String>,
 }
 

@@ -22,65 +22,144 @@ pub use plan::{Direction, Step, heads_after, plan_downgrade, plan_upgrade};
 use crate::revision::Metadata;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a history, or a revision spec in it, cannot be used.
 pub enum GraphError {
+    /// A revision names a down revision that does not exist.
     #[error("revision {id} names down revision {missing}, which does not exist")]
-    MissingDown { id: String, missing: String },
+    MissingDown {
+        /// The revision's id.
+        id: String,
+        /// The id or label that names nothing.
+        missing: String,
+    },
+    /// A revision depends on something that is neither a revision nor a label.
     #[error("revision {id} depends on {missing}, which is neither a revision nor a branch label")]
-    MissingDependency { id: String, missing: String },
+    MissingDependency {
+        /// The revision's id.
+        id: String,
+        /// The id or label that names nothing.
+        missing: String,
+    },
+    /// Two revisions have the same id.
     #[error("revision {id} is defined twice")]
-    DuplicateId { id: String },
+    DuplicateId {
+        /// The revision's id.
+        id: String,
+    },
+    /// Two revisions declare the same branch label.
     #[error("branch label {label:?} is declared by both {first} and {second}")]
     DuplicateLabel {
+        /// The branch label.
         label: String,
+        /// Where it is defined first.
         first: String,
+        /// Where it is defined again.
         second: String,
     },
+    /// A branch label that is also a revision id.
     #[error("branch label {label:?} of revision {id} is also a revision id")]
-    LabelIsId { label: String, id: String },
+    LabelIsId {
+        /// The branch label.
+        label: String,
+        /// The revision's id.
+        id: String,
+    },
+    /// The down revisions form a cycle.
     #[error("the revision graph has a cycle through {}", .ids.join(", "))]
-    Cycle { ids: Vec<String> },
+    Cycle {
+        /// The revisions on the cycle.
+        ids: Vec<String>,
+    },
+    /// A spec that matches no revision or label.
     #[error("no revision or branch matches {spec:?}; `retort history` lists them")]
-    Unknown { spec: String },
+    Unknown {
+        /// The spec as given.
+        spec: String,
+    },
+    /// A `BRANCH@...` spec whose branch does not exist.
     #[error(
         "no branch labelled {label:?}; `retort branches` and `retort heads --verbose` show them"
     )]
-    UnknownBranch { label: String },
+    UnknownBranch {
+        /// The branch label.
+        label: String,
+    },
+    /// A prefix that matches several revisions.
     #[error("{spec:?} matches several revisions: {}", .candidates.join(", "))]
     Ambiguous {
+        /// The spec as given.
         spec: String,
+        /// The revisions it could mean.
         candidates: Vec<String>,
     },
+    /// `head` where there are several heads.
     #[error(
         "{what} has several heads ({}): name one, use `heads` for all of them, or `BRANCH@head` \
          (see `retort heads`)",
         .heads.join(", ")
     )]
-    MultipleHeads { what: String, heads: Vec<String> },
+    MultipleHeads {
+        /// What has several heads (the history, or a branch).
+        what: String,
+        /// The heads.
+        heads: Vec<String>,
+    },
+    /// A relative move (`+N`, `-N`) that goes past the end.
     #[error("cannot move {steps} step(s) {direction} from {from}: {reason}")]
     Relative {
+        /// How many steps were asked for.
         steps: usize,
+        /// `up` or `down`.
         direction: &'static str,
+        /// Where the move starts.
         from: String,
+        /// Why it cannot be done.
         reason: String,
     },
+    /// The database is at a revision this history does not have.
     #[error("the database is at {current}, which is not a revision in this history")]
-    UnknownCurrent { current: String },
+    UnknownCurrent {
+        /// The database's heads.
+        current: String,
+    },
+    /// A downgrade target that is not applied.
     #[error("{target} is not applied (the database is at {}); use upgrade", at(.current))]
     NotApplied {
+        /// The revision asked for.
         target: String,
+        /// The database's heads.
         current: Vec<String>,
     },
+    /// A revision that is not on the branch a spec names.
     #[error("revision {id} is not on branch {label:?}")]
-    NotOnBranch { id: String, label: String },
+    NotOnBranch {
+        /// The revision's id.
+        id: String,
+        /// The branch label.
+        label: String,
+    },
+    /// A range whose start is not an ancestor of its end.
     #[error(
         "{start} is not an ancestor of {end}: a range goes from an older revision to a newer one"
     )]
-    BadRange { start: String, end: String },
+    BadRange {
+        /// The range start.
+        start: String,
+        /// The range end.
+        end: String,
+    },
+    /// `--head` names a revision that is not a head (without `--splice`).
     #[error("{id} is not a head; pass --splice to start a branch from it")]
-    NotAHead { id: String },
+    NotAHead {
+        /// The revision's id.
+        id: String,
+    },
     /// A `history -r` range that cannot be read (a usage error).
     #[error("{reason}")]
-    RangeSyntax { reason: String },
+    RangeSyntax {
+        /// Why it cannot be done.
+        reason: String,
+    },
 }
 
 fn at(current: &[String]) -> String {
@@ -94,6 +173,7 @@ fn at(current: &[String]) -> String {
 /// One revision's place in the graph.
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// The revision's metadata.
     pub meta: Metadata,
     /// Revisions that name this one as a down revision, sorted.
     pub children: Vec<String>,
@@ -114,6 +194,7 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The graph of these revisions: checked for missing parents, duplicate ids and labels, and cycles.
     pub fn new(metas: impl IntoIterator<Item = Metadata>) -> Result<Self, GraphError> {
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         for meta in metas {
@@ -199,14 +280,17 @@ impl Graph {
         })
     }
 
+    /// How many revisions.
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
+    /// True for an empty history.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
+    /// The revision with exactly this id.
     pub fn get(&self, id: &str) -> Option<&Node> {
         self.nodes.get(id)
     }
@@ -394,6 +478,8 @@ impl Graph {
         self.range(start, end.as_deref())
     }
 
+    /// The revisions from `start` (included; `None`: base) up to `end` (`None`: the
+    /// heads), newest first; refused when `start` is not below `end`.
     pub fn range(
         &self,
         start: Option<&str>,
