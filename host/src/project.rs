@@ -11,14 +11,29 @@
 //! # let url = format!("sqlite:{}", dir.path().join("app.db").display());
 //! # let component = retort::testing::execute_component("0001", &[],
 //! #     "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)", "DROP TABLE notes");
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//!
 //! use retort::{Project, RunOptions};
 //!
 //! // Revisions given in code (an application would use include_bytes!), or
 //! // `Project::open("retort.toml")` for a project on disk.
 //! let project = Project::from_components([("0001_notes.wasm", component)])?;
 //! let db = project.connect(&url).await?;
-//! let applied = db.upgrade("head", &RunOptions::default()).await?;
+//! // Progress, guest log lines and warnings go where the options say.
+//! let done = Arc::new(AtomicUsize::new(0));
+//! let counter = done.clone();
+//! let options = RunOptions {
+//!     progress: Arc::new(move |_step, _rev, finished| {
+//!         if finished.is_some() {
+//!             counter.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!     }),
+//!     ..RunOptions::default()
+//! };
+//! let applied = db.upgrade("head", &options).await?;
 //! assert_eq!(applied.len(), 1);
+//! assert_eq!(done.load(Ordering::Relaxed), 1);
 //! assert_eq!(db.current().await?, ["0001"]);
 //! // A second start finds nothing to do.
 //! assert!(db.upgrade("head", &RunOptions::default()).await?.is_empty());
@@ -158,7 +173,11 @@ impl Project {
     }
 }
 
+/// Called before each step (`None`) and after it (`Some`, with what it did).
+pub type ProgressFn = Arc<dyn Fn(&crate::graph::Step, &Revision, Option<&Applied>) + Send + Sync>;
+
 /// How [`Database::upgrade`] and [`Database::downgrade`] run.
+#[derive(Clone)]
 pub struct RunOptions {
     /// One transaction per revision (the default), or one for the run.
     pub transaction: TransactionMode,
@@ -169,9 +188,9 @@ pub struct RunOptions {
     /// Where guest log lines go (nowhere by default).
     pub log: LogSink,
     /// Called before each step (`None`) and after it (`Some`).
-    pub progress: crate::migrate::Progress,
+    pub progress: ProgressFn,
     /// Where warnings go (a role with dangerous privileges); nowhere by default.
-    pub warn: Box<dyn Fn(&str) + Send + Sync>,
+    pub warn: Arc<dyn Fn(&str) + Send + Sync>,
 }
 
 impl Default for RunOptions {
@@ -181,8 +200,8 @@ impl Default for RunOptions {
             allow_modified: false,
             backtraces: false,
             log: Arc::new(|_, _, _| {}),
-            progress: Box::new(|_, _, _| {}),
-            warn: Box::new(|_| {}),
+            progress: Arc::new(|_, _, _| {}),
+            warn: Arc::new(|_| {}),
         }
     }
 }
@@ -229,12 +248,12 @@ impl Database<'_> {
             &project.history,
             &self.backend,
             log,
-            progress,
+            Box::new(move |step, rev, done| progress(step, rev, done)),
         )?;
         migrator.transaction = transaction;
         migrator.allow_modified = allow_modified;
         migrator.sandbox = migrator.sandbox.with_backtraces(backtraces);
-        migrator.warn = warn;
+        migrator.warn = Box::new(move |warning| warn(warning));
         Ok(migrator)
     }
 
@@ -284,15 +303,7 @@ impl Database<'_> {
         target: &str,
         options: &RunOptions,
     ) -> Result<Vec<Applied>, Error> {
-        let log = options.log.clone();
-        let options = RunOptions {
-            transaction: options.transaction,
-            allow_modified: options.allow_modified,
-            backtraces: options.backtraces,
-            log,
-            ..RunOptions::default()
-        };
-        self.run(direction, target, options).await
+        self.run(direction, target, options.clone()).await
     }
 
     /// Sets the version table to `revisions` without running any (`stamp`); with

@@ -941,7 +941,7 @@ async fn migrate_on(
         backtraces: run.verbose,
         log: output::guest_log(),
         progress: output::progress(),
-        warn: Box::new(|warning| eprintln!("warning: {warning}")),
+        warn: Arc::new(|warning| eprintln!("warning: {warning}")),
     };
     let applied = db.run_plan(plan.clone(), options).await.map_err(failure)?;
     if plan.steps.is_empty() {

@@ -46,8 +46,8 @@ impl Output {
 }
 
 /// Progress of a run on stderr: `Running up a -> b, message`, then `  done in N ms`.
-pub(super) fn progress() -> crate::migrate::Progress {
-    Box::new(
+pub(super) fn progress() -> crate::project::ProgressFn {
+    Arc::new(
         |step: &crate::graph::Step, rev: &revision::Revision, done: Option<&Applied>| match done {
             None => {
                 let down = if rev.meta.down.is_empty() {
