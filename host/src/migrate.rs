@@ -368,32 +368,7 @@ impl<'a> Migrator<'a> {
 
     /// What `upgrade target` or `downgrade target` would run, from the ledger as it is.
     pub async fn plan(&self, direction: Direction, target: &str) -> Result<Plan, MigrateError> {
-        let start = self.backend.heads().await?;
-        let graph = &self.history.graph;
-        if direction == Direction::Down {
-            let remove = graph.downgrade_removal(target, &start)?;
-            let steps = graph::plan_downgrade(graph, &remove);
-            return Ok(Plan {
-                start,
-                steps,
-                target_heads: None,
-            });
-        }
-        let target_heads = graph.upgrade_target(target, &start)?;
-        let steps = graph::plan_upgrade(graph, &start, &target_heads);
-        if steps.is_empty()
-            && let Some(t) = target_heads.iter().find(|t| !start.contains(t))
-        {
-            return Err(MigrateError::Behind {
-                target: t.to_string(),
-                current: start,
-            });
-        }
-        Ok(Plan {
-            start,
-            steps,
-            target_heads: Some(target_heads),
-        })
+        plan(self.history, self.backend, direction, target).await
     }
 
     /// Carries out a plan after the gates ([`Migrator`]), planning again when another
@@ -896,6 +871,42 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out.join(": ")
+}
+
+/// What `upgrade target` or `downgrade target` would run from the ledger as it is:
+/// nothing is compiled (no sandbox is needed to plan).
+pub async fn plan(
+    history: &History,
+    backend: &Backend,
+    direction: Direction,
+    target: &str,
+) -> Result<Plan, MigrateError> {
+    let start = backend.heads().await?;
+    let graph = &history.graph;
+    if direction == Direction::Down {
+        let remove = graph.downgrade_removal(target, &start)?;
+        let steps = graph::plan_downgrade(graph, &remove);
+        return Ok(Plan {
+            start,
+            steps,
+            target_heads: None,
+        });
+    }
+    let target_heads = graph.upgrade_target(target, &start)?;
+    let steps = graph::plan_upgrade(graph, &start, &target_heads);
+    if steps.is_empty()
+        && let Some(t) = target_heads.iter().find(|t| !start.contains(t))
+    {
+        return Err(MigrateError::Behind {
+            target: t.to_string(),
+            current: start,
+        });
+    }
+    Ok(Plan {
+        start,
+        steps,
+        target_heads: Some(target_heads),
+    })
 }
 
 /// The steps a run takes, and where they start.

@@ -260,8 +260,8 @@ impl Database<'_> {
     /// What `upgrade target` or `downgrade target` would run from where the database
     /// is; nothing is compiled or changed.
     pub async fn plan(&self, direction: Direction, target: &str) -> Result<Plan, Error> {
-        let migrator = self.migrator(RunOptions::default())?;
-        Ok(migrator.plan(direction, target).await?)
+        let project = self.project;
+        Ok(crate::migrate::plan(&project.history, &self.backend, direction, target).await?)
     }
 
     /// Applies revisions up to `target` (`head`, `heads`, an id or prefix, `+N`,
