@@ -233,29 +233,6 @@ pub(crate) fn application_name() -> String {
     name
 }
 
-/// True when the error means the connection to the database is gone (the server ended
-/// the session, the network dropped, the server restarted).
-pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let message = db.message().to_lowercase();
-            match db.code().as_deref() {
-                // PostgreSQL admin_shutdown, crash_shutdown, cannot_connect_now.
-                Some("57P01" | "57P02" | "57P03") => true,
-                // MySQL/MariaDB: communication link failure; a killed connection or query.
-                Some("08S01") => true,
-                // (70100 is also a query interrupted by a limit: only a killed connection.)
-                Some("70100") => message.contains("connection was killed"),
-                _ => {
-                    message.contains("lost connection") || message.contains("connection was killed")
-                }
-            }
-        }
-        _ => false,
-    }
-}
-
 impl Backend {
     /// Opens `url` with the default [`Session`].
     pub async fn connect(url: &str) -> Result<Backend, BackendError> {
@@ -495,11 +472,7 @@ impl Backend {
         let doing = format!("recording {} in the ledger", entry.revision);
         let dialect = self.dialect();
         let result = async {
-            tx.run(match dialect {
-                Dialect::Mysql => "START TRANSACTION",
-                _ => "BEGIN",
-            })
-            .await?;
+            tx.run(crate::db::capabilities(dialect).begin).await?;
             if let Err(e) = write_ledger(&mut tx, dialect, entry).await {
                 let _ = tx.run("ROLLBACK").await;
                 return Err(e);
@@ -707,11 +680,7 @@ pub(crate) struct LogEntry<'a> {
 
 /// The ledger tables, created when missing (docs/ledger.md).
 pub(crate) fn ledger_tables(dialect: Dialect) -> [String; 2] {
-    let id = match dialect {
-        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
-        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
-        Dialect::Mysql => "BIGINT AUTO_INCREMENT PRIMARY KEY",
-    };
+    let id = crate::db::capabilities(dialect).ledger_key;
     [
         "CREATE TABLE IF NOT EXISTS retort_version (\n    version_num VARCHAR(32) NOT NULL PRIMARY KEY\n)".to_owned(),
         format!(

@@ -7,18 +7,18 @@
 //! parameters, or as literals from [`Dialect::literal`] spliced at the exact spans of
 //! their placeholders.
 
-use sqlparser::dialect::{
-    Dialect as ParserDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect,
-};
+use sqlparser::dialect::Dialect as ParserDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
+use crate::db::{AutoIncrement, Capabilities, Comments, Flavor, Placeholder};
 use crate::wit::{
     CheckConstraint, Column, ForeignKey, Index, ReferentialAction, SqlType, Table,
     UniqueConstraint, Value,
 };
 
-/// The SQL dialects Retort renders.
+/// The SQL dialects Retort renders: one per database engine, whose module under
+/// `host/src/db/` says how it differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
@@ -66,28 +66,32 @@ pub enum RenderError {
 pub const MAX_IDENTIFIER: usize = 63;
 
 impl Dialect {
+    /// Every dialect.
+    pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+
     /// The dialect of a database URL, by its scheme.
     pub fn from_url(url: &str) -> Option<Dialect> {
         let scheme = url.split(':').next()?;
-        match scheme {
-            "sqlite" => Some(Dialect::Sqlite),
-            "postgres" | "postgresql" => Some(Dialect::Postgres),
-            "mysql" | "mariadb" => Some(Dialect::Mysql),
-            _ => None,
-        }
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.caps().schemes.contains(&scheme))
     }
 
     /// Its name (`sqlite`, `postgres`, `mysql`).
     pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-            Dialect::Mysql => "mysql",
-        }
+        self.caps().name
+    }
+
+    fn flavor(self) -> &'static dyn Flavor {
+        crate::db::flavor(self)
+    }
+
+    fn caps(self) -> &'static Capabilities {
+        self.flavor().capabilities()
     }
 
     fn parser_dialect(self) -> Box<dyn ParserDialect> {
-        parser_dialect(self)
+        self.flavor().parser()
     }
 
     /// Validates and quotes an identifier. Any printable name up to 63 characters is
@@ -110,10 +114,8 @@ impl Dialect {
         if name.ends_with(' ') {
             return Err(bad("ends with a space"));
         }
-        Ok(match self {
-            Dialect::Mysql => format!("`{}`", name.replace('`', "``")),
-            _ => format!("\"{}\"", name.replace('"', "\"\"")),
-        })
+        let q = self.caps().quote;
+        Ok(format!("{q}{}{q}", name.replace(q, &format!("{q}{q}"))))
     }
 
     fn idents(self, names: &[String]) -> Result<String, RenderError> {
@@ -169,47 +171,16 @@ impl Dialect {
         Ok(text.trim().to_owned())
     }
 
-    /// The column type in this dialect (see docs/types.md).
+    /// The column type in this dialect (see docs/types.md): the engine's own name
+    /// where it has one, otherwise [`standard_type`].
     pub fn column_type(self, ty: &SqlType, autoincrement: bool) -> Result<String, RenderError> {
-        use Dialect::*;
-        Ok(match (ty, self) {
-            (SqlType::SmallInt, Postgres) if autoincrement => "SMALLSERIAL".into(),
-            (SqlType::Integer, Postgres) if autoincrement => "SERIAL".into(),
-            (SqlType::BigInt, Postgres) if autoincrement => "BIGSERIAL".into(),
-            // Only `INTEGER PRIMARY KEY` is SQLite's rowid alias.
-            (SqlType::SmallInt | SqlType::BigInt, Sqlite) if autoincrement => "INTEGER".into(),
-            (SqlType::SmallInt, _) => "SMALLINT".into(),
-            (SqlType::Integer, Mysql) => "INT".into(),
-            (SqlType::Integer, _) => "INTEGER".into(),
-            (SqlType::BigInt, _) => "BIGINT".into(),
-            (SqlType::Boolean, Mysql) => "TINYINT(1)".into(),
-            (SqlType::Boolean, _) => "BOOLEAN".into(),
-            (SqlType::Real, Mysql) => "FLOAT".into(),
-            (SqlType::Real, _) => "REAL".into(),
-            (SqlType::Double, Sqlite) => "DOUBLE".into(),
-            (SqlType::Double, _) => "DOUBLE PRECISION".into(),
-            (SqlType::Numeric((p, s)), _) => format!("NUMERIC({p}, {s})"),
-            (SqlType::Text, Mysql) => "LONGTEXT".into(),
-            (SqlType::Text, _) => "TEXT".into(),
-            (SqlType::Varchar(n), _) => format!("VARCHAR({n})"),
-            (SqlType::Char(n), _) => format!("CHAR({n})"),
-            (SqlType::Blob, Postgres) => "BYTEA".into(),
-            (SqlType::Blob, Mysql) => "LONGBLOB".into(),
-            (SqlType::Blob, Sqlite) => "BLOB".into(),
-            (SqlType::Date, _) => "DATE".into(),
-            (SqlType::Time, _) => "TIME".into(),
-            (SqlType::Timestamp, Mysql) => "DATETIME(6)".into(),
-            (SqlType::Timestamp, _) => "TIMESTAMP".into(),
-            (SqlType::TimestampTz, Postgres) => "TIMESTAMP WITH TIME ZONE".into(),
-            (SqlType::TimestampTz, Mysql) => "TIMESTAMP(6)".into(),
-            (SqlType::TimestampTz, Sqlite) => "TIMESTAMPTZ".into(),
-            (SqlType::Json, Postgres) => "JSONB".into(),
-            (SqlType::Json, _) => "JSON".into(),
-            (SqlType::Uuid, Postgres) => "UUID".into(),
-            (SqlType::Uuid, Mysql) => "CHAR(36)".into(),
-            (SqlType::Uuid, Sqlite) => "UUID".into(),
-            (SqlType::Custom(name), _) => self.custom_type(name)?,
-        })
+        if let SqlType::Custom(name) = ty {
+            return self.custom_type(name);
+        }
+        Ok(self
+            .flavor()
+            .column_type(ty, autoincrement)
+            .unwrap_or_else(|| standard_type(ty)))
     }
 
     /// A custom type must parse as exactly one data type; it is written as given.
@@ -229,19 +200,22 @@ impl Dialect {
             self.ident(&col.name)?,
             self.column_type(&col.type_, col.autoincrement)?
         );
+        let caps = self.caps();
+        // SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` is never null already.
+        let rowid_alias =
+            inline_pk && col.autoincrement && caps.autoincrement == AutoIncrement::RowidAlias;
         if inline_pk {
             sql.push_str(" PRIMARY KEY");
-            if col.autoincrement && self == Dialect::Sqlite {
+            if rowid_alias {
                 sql.push_str(" AUTOINCREMENT");
             }
         }
-        // SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` is never null already.
-        let rowid_alias = inline_pk && self == Dialect::Sqlite && col.autoincrement;
         if !col.nullable && !rowid_alias {
             sql.push_str(" NOT NULL");
         }
-        if col.autoincrement && self == Dialect::Mysql {
-            sql.push_str(" AUTO_INCREMENT");
+        if let (true, AutoIncrement::Keyword(keyword)) = (col.autoincrement, caps.autoincrement) {
+            sql.push(' ');
+            sql.push_str(keyword);
         }
         if col.unique {
             sql.push_str(" UNIQUE");
@@ -249,7 +223,7 @@ impl Dialect {
         if let Some(default) = &col.server_default {
             sql.push_str(&format!(" DEFAULT ({})", self.expression(default)?));
         }
-        if let (Some(comment), Dialect::Mysql) = (&col.comment, self) {
+        if let (Some(comment), Comments::Inline) = (&col.comment, self.caps().comments) {
             sql.push_str(&format!(" COMMENT {}", string_literal(comment, self)?));
         }
         Ok(sql)
@@ -288,11 +262,12 @@ impl Dialect {
         }
         let name = self.ident(&table.name)?;
         let mut sql = format!("CREATE TABLE {name} (\n    {}\n)", parts.join(",\n    "));
-        if let (Some(comment), Dialect::Mysql) = (&table.comment, self) {
+        let comments = self.caps().comments;
+        if let (Some(comment), Comments::Inline) = (&table.comment, comments) {
             sql.push_str(&format!(" COMMENT={}", string_literal(comment, self)?));
         }
         let mut statements = vec![sql];
-        if self == Dialect::Postgres {
+        if comments == Comments::Statements {
             if let Some(comment) = &table.comment {
                 statements.push(format!(
                     "COMMENT ON TABLE {name} IS {}",
@@ -385,9 +360,10 @@ impl Dialect {
 
     /// `DROP INDEX` (on its table where the dialect needs it).
     pub fn drop_index(self, table: &str, name: &str) -> Result<String, RenderError> {
-        Ok(match self {
-            Dialect::Mysql => format!("DROP INDEX {} ON {}", self.ident(name)?, self.ident(table)?),
-            _ => format!("DROP INDEX {}", self.ident(name)?),
+        Ok(if self.caps().drop_index_on_table {
+            format!("DROP INDEX {} ON {}", self.ident(name)?, self.ident(table)?)
+        } else {
+            format!("DROP INDEX {}", self.ident(name)?)
         })
     }
 
@@ -418,7 +394,7 @@ impl Dialect {
             self.ident(table)?,
             self.column_def(col, false)?
         )];
-        if let (Some(comment), Dialect::Postgres) = (&col.comment, self) {
+        if let (Some(comment), Comments::Statements) = (&col.comment, self.caps().comments) {
             statements.push(format!(
                 "COMMENT ON COLUMN {}.{} IS {}",
                 self.ident(table)?,
@@ -487,9 +463,9 @@ impl Dialect {
 
     /// The n-th (1-based) bound parameter marker.
     pub fn placeholder(self, n: usize) -> String {
-        match self {
-            Dialect::Postgres => format!("${n}"),
-            _ => "?".into(),
+        match self.caps().placeholder {
+            Placeholder::Numbered => format!("${n}"),
+            Placeholder::Question => "?".into(),
         }
     }
 }
@@ -500,29 +476,12 @@ impl Dialect {
     pub fn literal(self, value: &Value) -> Result<String, RenderError> {
         Ok(match value {
             Value::Null => "NULL".into(),
-            Value::Boolean(b) => match (self, b) {
-                (Dialect::Sqlite, true) => "1".into(),
-                (Dialect::Sqlite, false) => "0".into(),
-                (_, true) => "TRUE".into(),
-                (_, false) => "FALSE".into(),
-            },
+            Value::Boolean(b) => self.caps().booleans[usize::from(*b)].into(),
             Value::S64(v) => v.to_string(),
             Value::F64(v) if v.is_finite() => format!("{v:?}"),
-            Value::F64(v) => match self {
-                Dialect::Postgres => format!("'{v}'::float8").replace("inf", "Infinity"),
-                _ => {
-                    return Err(RenderError::Unsupported(format!(
-                        "{v} has no literal in {}",
-                        self.name()
-                    )));
-                }
-            },
+            Value::F64(v) => self.flavor().non_finite(*v)?,
             Value::Text(t) => string_literal(t, self)?,
-            Value::Blob(b) => match self {
-                // Not `'\\x…'`: standard_conforming_strings would change its meaning.
-                Dialect::Postgres => format!("decode('{}', 'hex')", hex::encode(b)),
-                _ => format!("X'{}'", hex::encode(b)),
-            },
+            Value::Blob(b) => self.flavor().blob_literal(b),
         })
     }
 
@@ -623,10 +582,30 @@ impl<'a> Offsets<'a> {
 
 /// sqlparser's dialect for ours.
 pub fn parser_dialect(dialect: Dialect) -> Box<dyn ParserDialect> {
-    match dialect {
-        Dialect::Sqlite => Box::new(SQLiteDialect {}),
-        Dialect::Postgres => Box::new(PostgreSqlDialect {}),
-        Dialect::Mysql => Box::new(MySqlDialect {}),
+    dialect.parser_dialect()
+}
+
+/// A type's standard SQL name, for an engine that has no name of its own for it.
+pub(crate) fn standard_type(ty: &SqlType) -> String {
+    match ty {
+        SqlType::SmallInt => "SMALLINT".into(),
+        SqlType::Integer => "INTEGER".into(),
+        SqlType::BigInt => "BIGINT".into(),
+        SqlType::Boolean => "BOOLEAN".into(),
+        SqlType::Real => "REAL".into(),
+        SqlType::Double => "DOUBLE PRECISION".into(),
+        SqlType::Numeric((p, s)) => format!("NUMERIC({p}, {s})"),
+        SqlType::Text => "TEXT".into(),
+        SqlType::Varchar(n) => format!("VARCHAR({n})"),
+        SqlType::Char(n) => format!("CHAR({n})"),
+        SqlType::Blob => "BLOB".into(),
+        SqlType::Date => "DATE".into(),
+        SqlType::Time => "TIME".into(),
+        SqlType::Timestamp => "TIMESTAMP".into(),
+        SqlType::TimestampTz => "TIMESTAMP WITH TIME ZONE".into(),
+        SqlType::Json => "JSON".into(),
+        SqlType::Uuid => "UUID".into(),
+        SqlType::Custom(name) => name.clone(),
     }
 }
 
@@ -648,43 +627,27 @@ fn action(prefix: &str, a: ReferentialAction) -> String {
 
 /// A text value as a string literal of `dialect`: the one function that writes guest
 /// text into SQL. Read back by the database (`SELECT <literal>`), it is exactly `s`
-/// (property-tested against all three databases), whatever `s` holds:
-/// - SQLite: `'…'` with quotes doubled; a NUL is `char(0)` concatenated in.
-/// - PostgreSQL: `'…'` with quotes doubled; with a backslash, `E'…'` with backslashes
-///   doubled too, so that `standard_conforming_strings` cannot change its meaning. Text
-///   cannot hold NUL there: refused.
-/// - MySQL/MariaDB: `'…'` with quotes doubled and backslashes and NUL escaped (`\\`,
-///   `\0`), as the default `sql_mode` reads them. Retort pins its sessions to a mode
-///   without `NO_BACKSLASH_ESCAPES` and refuses guest changes to `sql_mode`; a quote is
-///   never written as `\'`, so a script read with that mode cannot end a literal early.
+/// (property-tested against all three databases), whatever `s` holds: each engine's
+/// module says how (`Flavor::string_literal`), with [`quote_text`].
 pub fn string_literal(s: &str, dialect: Dialect) -> Result<String, RenderError> {
-    let quoted = |s: &str| {
-        let mut out = String::with_capacity(s.len() + 2);
-        out.push('\'');
-        for c in s.chars() {
-            match c {
-                '\'' => out.push_str("''"),
-                '\\' if dialect != Dialect::Sqlite => out.push_str("\\\\"),
-                '\0' if dialect == Dialect::Mysql => out.push_str("\\0"),
-                c => out.push(c),
-            }
+    dialect.flavor().string_literal(s)
+}
+
+/// `s` between single quotes with quotes doubled; with `backslash`, backslashes
+/// doubled; with `nul`, NUL written as `\0`.
+pub(crate) fn quote_text(s: &str, backslash: bool, nul: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' if backslash => out.push_str("\\\\"),
+            '\0' if nul => out.push_str("\\0"),
+            c => out.push(c),
         }
-        out.push('\'');
-        out
-    };
-    Ok(match dialect {
-        Dialect::Sqlite if s.contains('\0') => {
-            let parts: Vec<String> = s.split('\0').map(quoted).collect();
-            format!("({})", parts.join(" || char(0) || "))
-        }
-        Dialect::Postgres if s.contains('\0') => {
-            return Err(RenderError::Unsupported(
-                "PostgreSQL text cannot hold a NUL character".into(),
-            ));
-        }
-        Dialect::Postgres if s.contains('\\') => format!("E{}", quoted(s)),
-        _ => quoted(s),
-    })
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]

@@ -9,7 +9,11 @@
 //! the [`migrate`] runner executes step by step: each revision runs in the [`sandbox`],
 //! every call it makes becomes an [`op::Op`] that one executor validates, renders with
 //! the [`dialect`] (SQLite's table rebuilds included) and runs through the [`backend`]
-//! in one transaction with the ledger update, or writes into a script (`--sql`).
+//! in one transaction with the ledger update, or writes into a script (`--sql`). What
+//! each database engine does its own way lives in one module per engine (private:
+//! `db`), so the public types name dialects, never engines' internals.
+
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod build;
@@ -26,7 +30,6 @@ pub mod op;
 pub mod ops;
 pub mod policy;
 pub mod project;
-mod rebuild;
 pub mod revision;
 pub mod sandbox;
 mod schema;

@@ -179,7 +179,7 @@ fn step_message(f: &StepFailure) -> String {
         format!(
             "revision {revision} failed to {direction}: {}. It was not recorded as applied; {}",
             crate::ops::CONNECTION_LOST,
-            if *dialect == Dialect::Mysql {
+            if !crate::db::capabilities(*dialect).transactional_ddl {
                 "MariaDB/MySQL keep DDL that ran before the loss: check the schema, then `retort stamp` the state"
             } else {
                 "the database rolled its transaction back. Run `retort upgrade` again once the database is reachable"
@@ -191,7 +191,7 @@ fn step_message(f: &StepFailure) -> String {
              did before the failure remains (recorded in retort_log; upgrade refuses until \
              `retort stamp` records the state)"
         )
-    } else if *dialect == Dialect::Mysql {
+    } else if !crate::db::capabilities(*dialect).transactional_ddl {
         format!(
             "revision {revision} failed to {direction}{limit}; MariaDB/MySQL commit DDL as it runs, so \
              statements before the failure may remain (recorded in retort_log; upgrade refuses \
@@ -693,7 +693,8 @@ impl Target for Live<'_> {
             before,
         } = failed;
         let failed_op = state.as_ref().and_then(|s| s.failed_op.clone());
-        let connection_lost = lost_connection(&source, failed_op.as_deref());
+        let connection_lost =
+            lost_connection(&source, state.as_ref().is_some_and(|s| s.connection_lost));
         let (applied, rolled_back) = if self.whole_run {
             (Vec::new(), before)
         } else {
@@ -838,10 +839,8 @@ impl Target for ScriptTarget {
             Movement::Down => (rev.meta.id.clone(), down),
             _ => (down, rev.meta.id.clone()),
         };
-        let (begin, commit) = match self.dialect {
-            Dialect::Mysql => ("START TRANSACTION;", "COMMIT;"),
-            _ => ("BEGIN;", "COMMIT;"),
-        };
+        let begin = format!("{};", crate::db::capabilities(self.dialect).begin);
+        let commit = "COMMIT;";
         let direction = match entry.direction {
             Movement::Down => Direction::Down,
             _ => Direction::Up,
@@ -930,16 +929,11 @@ fn same_heads(a: &[String], b: &[String]) -> bool {
 }
 
 /// True when a step failed because the database connection went away.
-fn lost_connection(source: &StepError, failed_op: Option<&str>) -> bool {
-    let said = |m: &str| m.contains(crate::ops::CONNECTION_LOST);
-    failed_op.is_some_and(said)
-        || match source {
-            StepError::Backend(BackendError::Query { source, .. }) => {
-                backend::is_connection_lost(source)
-            }
-            StepError::Call(CallError::Guest(m)) | StepError::Call(CallError::Trap(m)) => said(m),
-            _ => false,
-        }
+/// (An op that met the loss says so in its state, whatever the guest then did.)
+fn lost_connection(source: &StepError, an_op_met_it: bool) -> bool {
+    an_op_met_it
+        || matches!(source, StepError::Backend(BackendError::Query { source, .. })
+            if crate::db::is_connection_lost(source))
 }
 
 /// How a run uses transactions.
@@ -1052,23 +1046,19 @@ pub async fn run_script(
             plan.start.join(", ")
         },
     );
-    match d {
-        Dialect::Sqlite => out.push_str("PRAGMA foreign_keys = OFF;\n\n"),
-        // The script is UTF-8, and its literals escape as the default sql_mode reads them
-        // (backslash escapes on; crate::dialect::string_literal).
-        Dialect::Mysql => out.push_str("SET NAMES utf8mb4;\n\n"),
-        Dialect::Postgres => {}
-    }
+    let caps = crate::db::capabilities(d);
+    out.push_str(caps.script_preamble);
     if plan.start.is_empty() {
         for sql in backend::ledger_tables(d) {
             out.push_str(&format!("{sql};\n\n"));
         }
     }
-    // Replay what is already applied, only to learn the schema (PostgreSQL needs none).
-    let replay = if d == Dialect::Postgres {
-        Vec::new()
-    } else {
+    // Replay what is already applied, only to learn the schema (where the engine's ops
+    // read it).
+    let replay = if caps.script_replays {
         graph::plan_upgrade(graph, &[], &plan.start)
+    } else {
+        Vec::new()
     };
     let replayed = replay.len();
     let steps: Vec<Step> = replay

@@ -13,12 +13,12 @@ use sqlparser::parser::Parser;
 use wasmtime::component::{Resource, ResourceTable};
 
 use crate::backend::Tx;
+use crate::db::{Alteration, ErrorClass, Flavor};
 use crate::dialect::{Dialect, RenderError, parser_dialect};
 use crate::generated::retort::migration::op::{Host, HostCursor};
 use crate::generated::retort::migration::types::Host as TypesHost;
 use crate::op::Op;
 use crate::policy::Policy;
-use crate::rebuild::{self, Change, RebuildError};
 use crate::wit::{
     CheckConstraint, Column, ColumnAlteration, Error, ForeignKey, Index, LogLevel, Row, SqlDialect,
     Table, UniqueConstraint, Value,
@@ -78,6 +78,8 @@ pub(crate) struct OpState {
     /// PostgreSQL: the current op took a savepoint (an op refused before it reached the
     /// database took none, and has none to roll back to).
     savepoint: bool,
+    /// An op found the database connection gone.
+    pub connection_lost: bool,
     /// The last error-level line the guest logged (a panic message, a traceback).
     pub last_error_log: Option<String>,
     pub limits: wasmtime::StoreLimits,
@@ -106,6 +108,7 @@ impl OpState {
             journal: Vec::new(),
             failed_op: None,
             savepoint: false,
+            connection_lost: false,
             last_error_log: None,
             limits,
             policy: Arc::new(Policy::default()),
@@ -172,9 +175,24 @@ impl OpState {
         }
     }
 
+    /// The engine's SQL and op behaviour.
+    fn flavor(&self) -> &'static dyn Flavor {
+        crate::db::flavor(self.dialect)
+    }
+
+    /// The SQL policy, for checking what an engine renders itself.
+    pub(crate) fn policy(&self) -> Arc<Policy> {
+        self.policy.clone()
+    }
+
+    /// An identifier quoted for the dialect.
+    pub(crate) fn ident(&self, name: &str) -> Result<String, Error> {
+        self.dialect.ident(name).map_err(render_error)
+    }
+
     /// True when the ops run inside a database transaction (not a script, not a
     /// revision that runs outside transactions).
-    fn in_transaction(&self) -> bool {
+    pub(crate) fn in_transaction(&self) -> bool {
         self.tx.as_ref().is_some_and(|t| t.in_transaction())
     }
 
@@ -189,7 +207,7 @@ impl OpState {
     }
 
     /// The schema model of an offline run.
-    fn model(&mut self) -> Option<&mut crate::schema::Schema> {
+    pub(crate) fn model(&mut self) -> Option<&mut crate::schema::Schema> {
         self.tx
             .as_mut()
             .and_then(|t| t.script())
@@ -257,7 +275,7 @@ impl OpState {
         }
     }
 
-    fn tx(&mut self) -> &mut Tx {
+    pub(crate) fn tx(&mut self) -> &mut Tx {
         self.tx
             .as_mut()
             .expect("the transaction lives as long as the call")
@@ -293,6 +311,9 @@ impl OpState {
                 return Err(e);
             }
         }
+        if self.tx.as_ref().is_some_and(|t| t.lost()) {
+            self.connection_lost = true;
+        }
         match &result {
             Ok(_) => {
                 self.track(&op);
@@ -301,27 +322,6 @@ impl OpState {
             Err(e) => self.failed_op = Some(format!("{op}: {}", describe(e))),
         }
         result
-    }
-
-    /// MySQL/MariaDB end the transaction at every DDL statement (an implicit commit) and
-    /// go on in autocommit. After a statement that may have done so, a new transaction
-    /// starts, so that what follows still rolls back with the revision. (Only when the
-    /// transaction really ended: START TRANSACTION would commit an active one.)
-    async fn reopen_after_ddl(&mut self) {
-        if crate::db::capabilities(self.dialect).transactional_ddl || !self.in_transaction() {
-            return;
-        }
-        let tx = self.tx();
-        let active = tx
-            .strings("SELECT CAST(@@in_transaction AS CHAR)", &[])
-            .await
-            .ok()
-            .and_then(|rows| rows.into_iter().next())
-            .and_then(|row| row.into_iter().next().flatten());
-        // MySQL has no @@in_transaction: there the DDL's implicit commit stands.
-        if active.as_deref() == Some("0") {
-            let _ = tx.run("START TRANSACTION").await;
-        }
     }
 
     /// Runs rendered DDL statements in order.
@@ -338,113 +338,24 @@ impl OpState {
             Ok(())
         }
         .await;
-        self.reopen_after_ddl().await;
+        self.flavor().after_ddl(self).await;
         result
     }
 
-    /// SQLite's table rebuild: a new table with the changed definition, the rows copied,
-    /// the old table dropped, the new one renamed, indexes, triggers and views restored.
-    async fn rebuild(&mut self, table: &str, change: &Change) -> Result<(), Error> {
-        let policy = self.policy.clone();
-        let tx = self.tx();
-        let create = tx
-            .strings(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
-                &[table],
-            )
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .next()
-            .and_then(|row| row.into_iter().next().flatten())
-            .ok_or_else(|| Error::NotFound(format!("table {table:?}")))?;
-        let temp = format!("_retort_rebuild_{table}");
-        let new_sql = rebuild::rewrite(table, &create, &temp, change).map_err(rebuild_error)?;
-        // The rewritten table carries the guest's expressions: the same rules as any DDL.
-        policy
-            .check_rendered(Dialect::Sqlite, &new_sql)
-            .map_err(|refusal| Error::Denied(refusal.to_string()))?;
-        let columns = rebuild::columns(&create).map_err(|reason| {
-            rebuild_error(RebuildError::Parse {
-                table: table.to_owned(),
-                reason,
-            })
-        })?;
-        // Its indexes, and every trigger and view (dropped and recreated around the
-        // rename so that SQLite's reference checks cannot trip over them).
-        let dependents: Vec<(String, String, String)> = tx
-            .strings(
-                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND \
-                 ((type = 'index' AND tbl_name = ? COLLATE NOCASE) OR type IN ('trigger', 'view')) \
-                 ORDER BY CASE type WHEN 'index' THEN 0 WHEN 'view' THEN 1 ELSE 2 END, rowid",
-                &[table],
-            )
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(|r| {
-                let mut r = r.into_iter().map(Option::unwrap_or_default);
-                (
-                    r.next().unwrap_or_default(),
-                    r.next().unwrap_or_default(),
-                    r.next().unwrap_or_default(),
-                )
-            })
-            .collect();
-        let d = Dialect::Sqlite;
-        let quoted = |name: &str| d.ident(name).map_err(render_error);
-        let cols: Vec<String> = columns
-            .iter()
-            .map(|c| quoted(c))
-            .collect::<Result<_, _>>()?;
-        let cols = cols.join(", ");
-        let mut statements = Vec::new();
-        for (kind, name, _) in &dependents {
-            if kind != "index" {
-                statements.push(format!("DROP {} {}", kind.to_uppercase(), quoted(name)?));
-            }
-        }
-        statements.push(new_sql);
-        statements.push(format!(
-            "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
-            quoted(&temp)?,
-            quoted(table)?
-        ));
-        statements.push(format!("DROP TABLE {}", quoted(table)?));
-        statements.push(format!(
-            "ALTER TABLE {} RENAME TO {}",
-            quoted(&temp)?,
-            quoted(table)?
-        ));
-        statements.extend(dependents.into_iter().map(|(_, _, sql)| sql));
-        for sql in statements {
-            tx.run(&sql).await.map_err(db_error)?;
-        }
-        Ok(())
-    }
-
+    /// `create-foreign-key` and the other constraints: the engine adds the rendered
+    /// table constraint.
     async fn add_constraint(
         &mut self,
         table: &str,
         rendered: Result<String, RenderError>,
     ) -> Result<(), Error> {
-        match self.op_start().await.and(rendered.map_err(render_error)) {
-            Err(e) => Err(e),
-            Ok(constraint) if self.dialect == Dialect::Sqlite => {
-                self.rebuild(table, &Change::AddConstraint(constraint))
-                    .await
-            }
-            Ok(constraint) => match self.dialect.ident(table) {
-                Ok(t) => {
-                    self.ddl_inner(&format!("ALTER TABLE {t} ADD {constraint}"))
-                        .await
-                }
-                Err(e) => Err(render_error(e)),
-            },
-        }
+        self.op_start().await?;
+        let constraint = rendered.map_err(render_error)?;
+        self.flavor().add_constraint(self, table, constraint).await
     }
 
-    async fn ddl_inner(&mut self, sql: &str) -> Result<(), Error> {
+    /// Runs one statement an engine rendered, after the policy checked it.
+    pub(crate) async fn ddl_inner(&mut self, sql: &str) -> Result<(), Error> {
         self.allowed_rendered(sql)?;
         self.tx().run(sql).await.map(drop).map_err(db_error)
     }
@@ -461,50 +372,22 @@ impl OpState {
             )));
         }
         let name = format!("_retort_cursor_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let dialect = self.dialect;
-        let quoted = dialect.ident(&name).map_err(render_error)?;
-        // What is sent (the query, its values bound or, for PostgreSQL's DECLARE, spliced
-        // in as literals) is what the policy checks.
-        let sent = match dialect {
-            Dialect::Postgres => {
-                // The guest's text is sent too, to be prepared for its column names.
-                self.allowed(sql)?;
-                dialect.inline(sql, params).map_err(render_error)?
-            }
-            _ => sql.to_owned(),
+        let quoted = self.ident(&name)?;
+        let flavor = self.flavor();
+        // What is sent (the query, its values bound or, where the engine's cursor takes
+        // none, spliced in as literals) is what the policy checks.
+        let sent = if flavor.capabilities().cursor_inlines_values {
+            // The guest's text is sent too, to be prepared for its column names.
+            self.allowed(sql)?;
+            self.dialect.inline(sql, params).map_err(render_error)?
+        } else {
+            sql.to_owned()
         };
         self.allowed(&sent)?;
-        let tx = self.tx();
-        let columns = match dialect {
-            Dialect::Sqlite => {
-                tx.run_with(&format!("CREATE TEMP TABLE {quoted} AS {sql}"), params)
-                    .await
-                    .map_err(db_error)?;
-                tx.columns_of(&format!("SELECT * FROM temp.{quoted}"))
-                    .await
-                    .map_err(db_error)?
-            }
-            Dialect::Mysql => {
-                tx.run_with(
-                    &format!(
-                        "CREATE TEMPORARY TABLE {quoted} (`_retort_rowid` BIGINT AUTO_INCREMENT PRIMARY KEY) AS {sql}"
-                    ),
-                    params,
-                )
-                .await
-                .map_err(db_error)?;
-                tx.columns_of(sql).await.map_err(db_error)?
-            }
-            Dialect::Postgres => {
-                // DECLARE takes no bound parameters: the values go in as literals,
-                // rendered and quoted by the dialect, spliced at their placeholders.
-                let columns = tx.columns_of(sql).await.map_err(db_error)?;
-                tx.run(&format!("DECLARE {quoted} NO SCROLL CURSOR FOR {sent}"))
-                    .await
-                    .map_err(db_error)?;
-                columns
-            }
-        };
+        let columns = flavor
+            .snapshot(self.tx(), &quoted, sql, params, &sent)
+            .await
+            .map_err(db_error)?;
         self.open_cursors.push(name.clone());
         Ok(Cursor {
             table: name,
@@ -515,37 +398,17 @@ impl OpState {
 
     /// The next batch of a cursor's rows.
     async fn fetch(&mut self, name: &str, after: i64, limit: u32) -> Result<Vec<Row>, Error> {
-        let dialect = self.dialect;
-        let quoted = dialect.ident(name).map_err(render_error)?;
-        let (sql, skip) = match dialect {
-            Dialect::Sqlite => (
-                format!(
-                    "SELECT * FROM temp.{quoted} WHERE rowid > {after} ORDER BY rowid LIMIT {limit}"
-                ),
-                0,
-            ),
-            Dialect::Mysql => (
-                format!(
-                    "SELECT * FROM {quoted} WHERE `_retort_rowid` > {after} ORDER BY `_retort_rowid` LIMIT {limit}"
-                ),
-                1,
-            ),
-            Dialect::Postgres => (format!("FETCH FORWARD {limit} FROM {quoted}"), 0),
-        };
+        let quoted = self.ident(name)?;
+        let (sql, skip) = self.flavor().fetch(&quoted, after, limit);
         self.tx().rows(&sql, skip).await.map_err(db_error)
     }
 
     /// Releases a cursor's snapshot.
     async fn release(&mut self, name: &str) -> Result<(), sqlx::Error> {
-        let dialect = self.dialect;
-        let Ok(quoted) = dialect.ident(name) else {
+        let Ok(quoted) = self.dialect.ident(name) else {
             return Ok(());
         };
-        let sql = match dialect {
-            Dialect::Sqlite => format!("DROP TABLE IF EXISTS temp.{quoted}"),
-            Dialect::Mysql => format!("DROP TEMPORARY TABLE IF EXISTS {quoted}"),
-            Dialect::Postgres => format!("CLOSE {quoted}"),
-        };
+        let sql = self.flavor().release(&quoted);
         if let Some(tx) = self.tx.as_mut() {
             tx.run(&sql).await?;
         }
@@ -561,146 +424,6 @@ impl OpState {
     }
 }
 
-impl OpState {
-    /// The SQL types of `columns` of a PostgreSQL table, in order.
-    async fn pg_column_types(
-        &mut self,
-        table: &str,
-        columns: &[String],
-    ) -> Result<Vec<String>, Error> {
-        let quoted = Dialect::Postgres.ident(table).map_err(render_error)?;
-        let rows = self
-            .tx()
-            .strings(
-                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
-                 WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
-                &[&quoted],
-            )
-            .await
-            .map_err(db_error)?;
-        columns
-            .iter()
-            .map(|c| {
-                rows.iter()
-                    .find(|r| r.first().and_then(|n| n.as_deref()) == Some(c.as_str()))
-                    .and_then(|r| r.get(1).cloned().flatten())
-                    .ok_or_else(|| Error::NotFound(format!("column {table}.{c}")))
-            })
-            .collect()
-    }
-
-    /// MySQL/MariaDB's `MODIFY COLUMN` restates the whole column: the parts not being
-    /// changed are read from information_schema.
-    async fn mysql_modify(
-        &mut self,
-        table: &str,
-        column: &str,
-        new_type: Option<String>,
-        nullable: Option<bool>,
-        default: Option<Option<String>>,
-    ) -> Result<(), Error> {
-        let d = Dialect::Mysql;
-        let rows = if self.offline() {
-            // The model answers what information_schema would, in the same shape.
-            let known = self.model().and_then(|m| m.column(table, column).cloned());
-            known
-                .map(|c| {
-                    vec![vec![
-                        Some(c.ty),
-                        Some(if c.nullable { "YES" } else { "NO" }.to_owned()),
-                        c.default.map(|e| format!("({e})")),
-                        c.autoincrement.then(|| "auto_increment".to_owned()),
-                        c.comment,
-                    ]]
-                })
-                .unwrap_or_default()
-        } else {
-            self.tx()
-                .strings(
-                    "SELECT COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT \
-                     FROM information_schema.COLUMNS \
-                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-                    &[table, column],
-                )
-                .await
-                .map_err(db_error)?
-        };
-        let Some(row) = rows.into_iter().next() else {
-            return Err(Error::NotFound(format!("column {table}.{column}")));
-        };
-        let [ty, is_nullable, old_default, extra, comment]: [Option<String>; 5] = row
-            .try_into()
-            .map_err(|_| Error::Database("unexpected information_schema row".into()))?;
-        let ty = new_type.unwrap_or_else(|| ty.unwrap_or_default());
-        let nullable = nullable.unwrap_or(is_nullable.as_deref() == Some("YES"));
-        let mut sql = format!(
-            "ALTER TABLE {} MODIFY COLUMN {} {ty} {}",
-            d.ident(table).map_err(render_error)?,
-            d.ident(column).map_err(render_error)?,
-            if nullable { "NULL" } else { "NOT NULL" }
-        );
-        let default = match default {
-            Some(new) => new.map(|e| format!("({e})")),
-            // MariaDB reports literal defaults quoted and no default as NULL.
-            None => old_default.filter(|v| v != "NULL"),
-        };
-        if let Some(default) = default {
-            sql.push_str(&format!(" DEFAULT {default}"));
-        }
-        let extra = extra.unwrap_or_default().to_lowercase();
-        if extra.contains("auto_increment") {
-            sql.push_str(" AUTO_INCREMENT");
-        }
-        if let Some(on_update) = extra.find("on update ") {
-            sql.push_str(&format!(" {}", &extra[on_update..]));
-        }
-        if let Some(comment) = comment.filter(|c| !c.is_empty()) {
-            sql.push_str(&format!(
-                " COMMENT {}",
-                crate::dialect::string_literal(&comment, d).map_err(render_error)?
-            ));
-        }
-        self.ddl_inner(&sql).await
-    }
-
-    /// MySQL/MariaDB drop each kind of constraint with its own syntax.
-    async fn mysql_drop_constraint(&mut self, table: &str, name: &str) -> Result<(), Error> {
-        let d = Dialect::Mysql;
-        let kind = if self.offline() {
-            self.model()
-                .and_then(|m| m.constraint_kind(table, name))
-                .map(str::to_owned)
-        } else {
-            let rows = self
-                .tx()
-                .strings(
-                    "SELECT CONSTRAINT_TYPE FROM information_schema.TABLE_CONSTRAINTS \
-                     WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?",
-                    &[table, name],
-                )
-                .await
-                .map_err(db_error)?;
-            rows.into_iter()
-                .next()
-                .and_then(|r| r.into_iter().next().flatten())
-        };
-        let t = d.ident(table).map_err(render_error)?;
-        let n = d.ident(name).map_err(render_error)?;
-        let sql = match kind.as_deref() {
-            Some("FOREIGN KEY") => format!("ALTER TABLE {t} DROP FOREIGN KEY {n}"),
-            Some("UNIQUE") => format!("ALTER TABLE {t} DROP INDEX {n}"),
-            Some("PRIMARY KEY") => format!("ALTER TABLE {t} DROP PRIMARY KEY"),
-            Some(_) => format!("ALTER TABLE {t} DROP CONSTRAINT {n}"),
-            None => {
-                return Err(Error::NotFound(format!(
-                    "constraint {name:?} on table {table:?}"
-                )));
-            }
-        };
-        self.ddl_inner(&sql).await
-    }
-}
-
 fn describe(e: &Error) -> String {
     match e {
         Error::NotFound(m) => format!("not found: {m}"),
@@ -713,20 +436,10 @@ fn describe(e: &Error) -> String {
     }
 }
 
-fn render_error(e: RenderError) -> Error {
+pub(crate) fn render_error(e: RenderError) -> Error {
     match e {
         RenderError::Unsupported(m) => Error::Unsupported(m),
         other => Error::Denied(other.to_string()),
-    }
-}
-
-fn rebuild_error(e: RebuildError) -> Error {
-    match e {
-        RebuildError::NoColumn { .. } | RebuildError::NoConstraint { .. } => {
-            Error::NotFound(e.to_string())
-        }
-        RebuildError::DuplicateConstraint { .. } => Error::AlreadyExists(e.to_string()),
-        RebuildError::Parse { .. } => Error::Unsupported(e.to_string()),
     }
 }
 
@@ -748,82 +461,24 @@ fn may_commit_implicitly(sql: &str) -> bool {
 /// How an op error says the database connection is gone (crate::migrate looks for it).
 pub(crate) const CONNECTION_LOST: &str = "the database connection was lost";
 
-/// Sorts a database error into the variant a guest can match on, by the database's
-/// error codes: sqlx's kind for constraint violations, PostgreSQL's SQLSTATE and
-/// MySQL/MariaDB's error numbers for missing and existing objects. SQLite has one code
-/// (SQLITE_ERROR) for both, so there, and only there, the message decides.
+/// Sorts a database error into the variant a guest can match on, by the engine's error
+/// codes (`crate::db::classify`).
 pub(crate) fn db_error(e: sqlx::Error) -> Error {
-    if crate::backend::is_connection_lost(&e) {
+    let class = crate::db::classify(&e);
+    if class == ErrorClass::ConnectionLost {
         return Error::Database(format!("{CONNECTION_LOST}: {e}"));
     }
     let sqlx::Error::Database(db) = &e else {
         return Error::Database(e.to_string());
     };
     let message = db.message().to_owned();
-    match db_error_kind(db.as_ref()) {
-        DbErrorKind::Constraint => Error::ConstraintViolation(message),
-        DbErrorKind::NotFound => Error::NotFound(message),
-        DbErrorKind::Exists => Error::AlreadyExists(message),
-        DbErrorKind::Other => Error::Database(message),
-    }
-}
-
-/// What kind of failure a database error is, for a guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DbErrorKind {
-    Constraint,
-    NotFound,
-    Exists,
-    Other,
-}
-
-fn db_error_kind(db: &dyn sqlx::error::DatabaseError) -> DbErrorKind {
-    use sqlx::error::ErrorKind;
-    if matches!(
-        db.kind(),
-        ErrorKind::UniqueViolation
-            | ErrorKind::ForeignKeyViolation
-            | ErrorKind::NotNullViolation
-            | ErrorKind::CheckViolation
-    ) {
-        return DbErrorKind::Constraint;
-    }
-    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        return match my.number() {
-            // Unknown table, column, key; can't DROP; no such table.
-            1051 | 1054 | 1091 | 1146 | 1176 => DbErrorKind::NotFound,
-            // Table, column, key name exists; duplicate foreign key.
-            1050 | 1060 | 1061 | 1826 => DbErrorKind::Exists,
-            // Check constraint violated; cannot add or update a child row.
-            3819 | 4025 | 1216 | 1217 | 1451 | 1452 | 1062 | 1048 => DbErrorKind::Constraint,
-            _ => DbErrorKind::Other,
-        };
-    }
-    if db
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .is_some()
-    {
-        return match db.code().as_deref() {
-            // undefined_table, undefined_column, undefined_object, undefined_function,
-            // invalid_schema_name
-            Some("42P01" | "42703" | "42704" | "42883" | "3F000") => DbErrorKind::NotFound,
-            // duplicate_table, duplicate_column, duplicate_object, duplicate_schema
-            Some("42P07" | "42701" | "42710" | "42P06") => DbErrorKind::Exists,
-            // Integrity constraint violations (class 23).
-            Some(c) if c.starts_with("23") => DbErrorKind::Constraint,
-            _ => DbErrorKind::Other,
-        };
-    }
-    // SQLite: constraint codes are covered by the kind above; the rest is SQLITE_ERROR.
-    let lower = db.message().to_lowercase();
-    if lower.contains("constraint failed") {
-        DbErrorKind::Constraint
-    } else if lower.contains("no such") {
-        DbErrorKind::NotFound
-    } else if lower.contains("already exists") || lower.contains("duplicate column") {
-        DbErrorKind::Exists
-    } else {
-        DbErrorKind::Other
+    match class {
+        ErrorClass::Constraint => Error::ConstraintViolation(message),
+        ErrorClass::NotFound => Error::NotFound(message),
+        ErrorClass::Exists => Error::AlreadyExists(message),
+        ErrorClass::LockTimeout | ErrorClass::ConnectionLost | ErrorClass::Other => {
+            Error::Database(message)
+        }
     }
 }
 
@@ -934,63 +589,19 @@ impl OpState {
             Some(None) => Some(None),
             None => None,
         };
-        match d {
-            Dialect::Sqlite => {
-                let change = Change::Alter {
-                    column: name,
-                    new_type,
-                    nullable: changes.nullable,
-                    default,
-                };
-                self.rebuild(table, &change).await
-            }
-            Dialect::Postgres => {
-                let t = d.ident(table).map_err(render_error)?;
-                let c = d.ident(&name).map_err(render_error)?;
-                if let Some(ty) = new_type {
-                    self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {ty}"))
-                        .await?;
-                }
-                if let Some(nullable) = changes.nullable {
-                    let verb = if nullable { "DROP" } else { "SET" };
-                    self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} {verb} NOT NULL"))
-                        .await?;
-                }
-                match default {
-                    Some(Some(e)) => {
-                        self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {e}"))
-                            .await
-                    }
-                    Some(None) => {
-                        self.ddl_inner(&format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"))
-                            .await
-                    }
-                    None => Ok(()),
-                }
-            }
-            Dialect::Mysql => {
-                self.mysql_modify(table, &name, new_type, changes.nullable, default)
-                    .await
-            }
-        }
+        let change = Alteration {
+            column: name,
+            new_type,
+            nullable: changes.nullable,
+            default,
+        };
+        self.flavor().alter_column(self, table, change).await
     }
 
-    /// `drop-constraint`, by kind where the dialect needs it.
+    /// `drop-constraint`, as the engine does it.
     async fn remove_constraint(&mut self, table: &str, name: &str) -> Result<(), Error> {
         self.op_start().await?;
-        match self.dialect {
-            Dialect::Sqlite => {
-                self.rebuild(table, &Change::DropConstraint(name.to_owned()))
-                    .await
-            }
-            Dialect::Postgres => {
-                let t = self.dialect.ident(table).map_err(render_error)?;
-                let n = self.dialect.ident(name).map_err(render_error)?;
-                self.ddl_inner(&format!("ALTER TABLE {t} DROP CONSTRAINT {n}"))
-                    .await
-            }
-            Dialect::Mysql => self.mysql_drop_constraint(table, name).await,
-        }
+        self.flavor().drop_constraint(self, table, name).await
     }
 
     /// `execute`: the policy checks the text as it is sent (values bound) or as the
@@ -1008,7 +619,7 @@ impl OpState {
         }
         .await;
         if may_commit_implicitly(sql) {
-            self.reopen_after_ddl().await;
+            self.flavor().after_ddl(self).await;
         }
         result
     }
@@ -1042,13 +653,7 @@ impl OpState {
         }
         // Stay under every dialect's bound-parameter limit (SQLite: 32766).
         let per_statement = (30_000 / columns.len().max(1)).clamp(1, 1000);
-        // PostgreSQL does not convert a text parameter to, say, a timestamp column by
-        // itself: each value is cast to its column's type.
-        let casts = if self.dialect == Dialect::Postgres && !self.offline() {
-            Some(self.pg_column_types(table, columns).await?)
-        } else {
-            None
-        };
+        let casts = self.flavor().insert_casts(self, table, columns).await?;
         let mut inserted = 0;
         for chunk in rows.chunks(per_statement) {
             let (sql, params) = self
@@ -1084,11 +689,7 @@ impl Done {
 /// [`OpState::apply`].
 impl Host for OpState {
     async fn dialect(&mut self) -> wasmtime::Result<SqlDialect> {
-        Ok(match self.dialect {
-            Dialect::Sqlite => SqlDialect::Sqlite,
-            Dialect::Postgres => SqlDialect::Postgres,
-            Dialect::Mysql => SqlDialect::Mysql,
-        })
+        Ok(self.flavor().capabilities().wit)
     }
 
     async fn is_offline(&mut self) -> wasmtime::Result<bool> {

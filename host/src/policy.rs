@@ -174,6 +174,11 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
+/// What the policy must know about how `dialect`'s engine reads SQL text.
+fn syntax(dialect: Dialect) -> &'static crate::db::Syntax {
+    &crate::db::capabilities(dialect).syntax
+}
+
 /// Names of every rule, for checking `[policy] allow`.
 pub fn rule_names() -> impl Iterator<Item = &'static str> {
     RULES.iter().map(|r| r.name)
@@ -244,35 +249,6 @@ const ADMIN_FUNCTIONS: &[&str] = &[
     "pg_replication_origin_create",
     "pg_create_logical_replication_slot",
     "pg_create_physical_replication_slot",
-];
-
-/// The mariadb/mysql client's own commands, which it runs when one starts a statement
-/// of a script (`system` runs a shell command).
-const MYSQL_CLIENT_COMMANDS: &[&str] = &[
-    "system",
-    "source",
-    "pager",
-    "nopager",
-    "tee",
-    "notee",
-    "delimiter",
-    "connect",
-    "charset",
-    "edit",
-    "ego",
-    "go",
-    "rehash",
-    "prompt",
-    "warnings",
-    "nowarning",
-    "status",
-    "exit",
-    "quit",
-    "help",
-    "clear",
-    "print",
-    "query_attributes",
-    "resetconnection",
 ];
 
 /// Functions that run a query given as text.
@@ -442,8 +418,9 @@ impl Policy {
                         .unwrap_or_default()
                         .to_ascii_lowercase();
                     l.starts_with('.')
-                        || (scope.dialect == Dialect::Mysql
-                            && MYSQL_CLIENT_COMMANDS.contains(&first.as_str()))
+                        || syntax(scope.dialect)
+                            .client_commands
+                            .contains(&first.as_str())
                 });
                 if text.contains('\\') || starts_client {
                     self.refuse("client-command", sql)?;
@@ -484,7 +461,7 @@ impl Policy {
             }
         }
         // Comments the server would run.
-        if scope.dialect == Dialect::Mysql {
+        if syntax(scope.dialect).executable_comments {
             for t in &tokens {
                 if let Token::Whitespace(Whitespace::MultiLineComment(c)) = t {
                     let c = c.trim_start();
@@ -530,7 +507,7 @@ impl Policy {
                     Some(_) => {}
                 }
             }
-            if scope.in_body() && w == "execute" && scope.dialect == Dialect::Postgres {
+            if scope.in_body() && w == "execute" && syntax(scope.dialect).execute_in_bodies {
                 self.refuse("dynamic-sql", sql)?;
             }
             if w == "soname" {
@@ -629,13 +606,15 @@ impl Policy {
             "start" if second == "transaction" => self.refuse("transaction-control", sql)?,
             "grant" | "revoke" => self.refuse("privileges", sql)?,
             "rename" if second == "user" => self.refuse("roles", sql)?,
-            "use" if scope.dialect == Dialect::Mysql => self.refuse("databases", sql)?,
-            "kill" | "shutdown" | "flush" | "purge" | "reset" | "change"
-                if scope.dialect == Dialect::Mysql =>
+            // Statements of one engine (MySQL's USE, KILL, PREPARE; PostgreSQL's LOAD).
+            w if let Some((_, rule)) = syntax(scope.dialect)
+                .statements
+                .iter()
+                .find(|(word, _)| *word == w) =>
             {
-                self.refuse("server-admin", sql)?
+                self.refuse(rule, sql)?
             }
-            w if scope.dialect == Dialect::Mysql && MYSQL_CLIENT_COMMANDS.contains(&w) => {
+            w if syntax(scope.dialect).client_commands.contains(&w) => {
                 self.refuse("client-command", sql)?
             }
             "attach" | "detach" => self.refuse("attach", sql)?,
@@ -643,8 +622,6 @@ impl Policy {
                 self.refuse("server-files", sql)?
             }
             "vacuum" if has("into") => self.refuse("server-files", sql)?,
-            "prepare" if scope.dialect == Dialect::Mysql => self.refuse("dynamic-sql", sql)?,
-            "load" if scope.dialect == Dialect::Postgres => self.refuse("extensions", sql)?,
             "create" | "alter" | "drop" => {
                 // The kind of object: the first word that names one (after OR REPLACE,
                 // IF NOT EXISTS, DEFINER = …).
@@ -790,7 +767,7 @@ fn normalize(dialect: Dialect, tokens: &[Token]) -> Vec<T> {
     while i < solid.len() {
         let token = solid[i];
         i += 1;
-        let unicode_ident = dialect == Dialect::Postgres
+        let unicode_ident = syntax(dialect).unicode_identifiers
             && matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("u"))
             && matches!(solid.get(i), Some(Token::Ampersand))
             && matches!(solid.get(i + 1), Some(Token::Word(w)) if w.quote_style == Some('"'));

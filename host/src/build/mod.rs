@@ -30,63 +30,118 @@ use crate::revision::{self, Metadata};
 
 pub mod toolchain;
 
+/// Why revision sources could not be read, built or written.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// A file or directory that could not be read or written.
     #[error("cannot access {path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A source without its metadata block.
     #[error("{path}: no ```toml front matter in the leading //! comment")]
-    NoFrontMatter { path: PathBuf },
+    NoFrontMatter {
+        /// The source.
+        path: PathBuf,
+    },
+    /// Metadata that is not valid TOML of the expected shape.
     #[error("{path}: invalid front matter")]
     FrontMatter {
+        /// The source.
         path: PathBuf,
+        /// What TOML said.
         #[source]
         source: toml::de::Error,
     },
+    /// A revision id outside `[A-Za-z0-9_-]{1,32}`.
     #[error(
         "{path}: invalid revision id {id:?}: use 1 to 32 characters from [A-Za-z0-9_-], not starting with '-'"
     )]
-    BadId { path: PathBuf, id: String },
+    BadId {
+        /// The source.
+        path: PathBuf,
+        /// The id.
+        id: String,
+    },
+    /// Two sources with one id.
     #[error("revision {id} is defined twice: {first} and {second}")]
     DuplicateId {
+        /// The id.
         id: String,
+        /// One source.
         first: PathBuf,
+        /// The other.
         second: PathBuf,
     },
+    /// No Rust compiler for wasm32.
     #[error(
         "no Rust toolchain that targets wasm32-unknown-unknown: run scripts/setup-guest-toolchain.sh \
          (Debian: rustc-web, rust-web-src, cargo-web, lld-22) or `rustup target add wasm32-unknown-unknown`"
     )]
     NoToolchain,
+    /// cargo failed; its output went to the terminal.
     #[error("cargo failed to build the revisions (exit status {status}); its output is above")]
-    Cargo { status: String },
+    Cargo {
+        /// Its exit status.
+        status: String,
+    },
+    /// A tool that could not be started.
     #[error("cannot run {program}")]
     Spawn {
+        /// The tool.
         program: String,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A core module that could not be made a component.
     #[error("{path}: cannot make the core module a component: {reason}")]
-    Componentize { path: PathBuf, reason: String },
+    Componentize {
+        /// The module.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A built component that is not a valid revision.
     #[error(transparent)]
     Revision(#[from] revision::RevisionError),
+    /// A new revision was asked for where the history has several heads.
     #[error("the sources have several heads ({}): pass --head REV (or BRANCH@head), or merge them first with `retort merge`", .heads.join(", "))]
-    SeveralHeads { heads: Vec<String> },
+    SeveralHeads {
+        /// The heads.
+        heads: Vec<String>,
+    },
+    /// The sources do not make a valid history.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// A file that would be overwritten.
     #[error("{path} exists already")]
-    Exists { path: PathBuf },
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A language's toolchain is not installed.
     #[error("building {lang} revisions needs {tool}, which is not installed: {hint}")]
     MissingTool {
+        /// The language.
         lang: String,
+        /// The missing tool.
         tool: String,
+        /// How to install it.
         hint: String,
     },
+    /// A language's tool failed; its output went to the terminal.
     #[error("{tool} failed (exit status {status}); its output is above")]
-    Tool { tool: String, status: String },
+    Tool {
+        /// The tool.
+        tool: String,
+        /// Its exit status.
+        status: String,
+    },
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
@@ -103,20 +158,27 @@ pub const WIT: &str = include_str!("../../../wit/migration.wit");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
+    /// Rust (`.rs`), built with cargo and the guest SDK.
     Rust,
+    /// Python (`.py`), built with componentize-py.
     Python,
+    /// JavaScript (`.js`), built with componentize-js.
     Js,
+    /// C (`.c`), built with clang for wasm32 and wit-bindgen's C bindings.
     C,
 }
 
 impl Lang {
+    /// Every language.
     pub const ALL: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Js, Lang::C];
 
+    /// The language of a source file, by its extension.
     pub fn of(path: &Path) -> Option<Lang> {
         let ext = path.extension()?.to_str()?;
         Lang::ALL.into_iter().find(|l| l.extension() == ext)
     }
 
+    /// Its file extension, without the dot.
     pub fn extension(self) -> &'static str {
         match self {
             Lang::Rust => "rs",
@@ -161,15 +223,21 @@ impl std::fmt::Display for Lang {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FrontMatter {
+    /// The revision id.
     pub id: String,
+    /// The revisions it follows (several for a merge, none for a base).
     #[serde(default)]
     pub down: Vec<String>,
+    /// Revisions (or branch labels) that must be applied first, without being parents.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Names of the branch it starts.
     #[serde(default)]
     pub branch_labels: Vec<String>,
+    /// What it does, in a line.
     #[serde(default)]
     pub message: String,
+    /// When it was written.
     #[serde(default)]
     pub created: String,
     /// Extra crates this revision uses, as in Cargo.toml.
@@ -183,12 +251,16 @@ pub struct FrontMatter {
 /// A revision source file.
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The file.
     pub path: PathBuf,
+    /// Its language.
     pub lang: Lang,
+    /// Its metadata block.
     pub front: FrontMatter,
 }
 
 impl Source {
+    /// Reads a source's metadata block (the code is read only when it is built).
     pub fn read(path: &Path) -> Result<Source, BuildError> {
         let text = std::fs::read_to_string(path).map_err(io(path))?;
         let lang = Lang::of(path).unwrap_or(Lang::Rust);
@@ -200,6 +272,7 @@ impl Source {
         })
     }
 
+    /// The metadata a component built from it carries.
     pub fn metadata(&self) -> Metadata {
         Metadata {
             format: revision::FORMAT,
@@ -302,9 +375,13 @@ pub fn sources(config: &Config) -> Result<Vec<Source>, BuildError> {
 /// What `build` produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Built {
+    /// The revision id.
     pub id: String,
+    /// The component file.
     pub component: PathBuf,
+    /// Its size in bytes.
     pub size: u64,
+    /// False when the component was already up to date.
     pub changed: bool,
 }
 
@@ -393,11 +470,15 @@ pub fn slug(message: &str) -> String {
 /// Why `init` could not make a project.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
+    /// The directory holds a project already (this `retort.toml`).
     #[error("{} exists already", .0.display())]
     Exists(PathBuf),
+    /// The skeleton could not be written.
     #[error("cannot write the project skeleton in {}", .path.display())]
     Io {
+        /// The directory.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
@@ -438,13 +519,17 @@ pub fn init_project(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
 /// What `revision` and `merge` ask for.
 #[derive(Debug, Clone, Default)]
 pub struct NewRevision {
+    /// Its message (`-m`).
     pub message: String,
+    /// Its id (`--rev-id`); a random one otherwise.
     pub id: Option<String>,
     /// Down revisions as identifiers (`REV`, `branch@head`, `base`); empty: the head.
     pub heads: Vec<String>,
     /// Allow a down revision that is not a head (start a branch from the middle).
     pub splice: bool,
+    /// Branch labels it starts.
     pub branch_labels: Vec<String>,
+    /// Revisions it depends on without following them.
     pub depends_on: Vec<String>,
     /// The source's language (Rust unless asked).
     pub lang: Option<Lang>,

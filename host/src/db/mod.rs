@@ -1,10 +1,12 @@
-//! One module per database engine, behind two traits: [`Engine`] (a connected database:
-//! its migration lock, its catalog, cancelling a statement, its role's privileges) and
+//! One module per database engine, behind three traits: [`Flavor`] (what the engine's
+//! SQL and ops are like, with or without a connection: rendering differences, the ops
+//! it does its own way, its error codes), [`Engine`] (a connected database: its
+//! migration lock, its catalog, cancelling a statement, its role's privileges) and
 //! [`Conn`] (the transaction, bare connection or script a revision's ops run in). What
 //! differs between engines as plain facts is [`Capabilities`].
 //!
-//! Adding an engine: a new module implementing both traits, and one line in
-//! [`connect`].
+//! Adding an engine: a new module implementing the three traits, its variant in
+//! [`Dialect`] (the name `retort.toml` and URLs use), and its line in [`flavor`].
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
@@ -16,9 +18,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlparser::dialect::Dialect as ParserDialect;
+
 use crate::backend::{BackendError, Session};
-use crate::dialect::Dialect;
-use crate::wit::Value;
+use crate::dialect::{Dialect, RenderError};
+use crate::ops::OpState;
+use crate::wit::{Error, SqlDialect, SqlType, Value};
 
 pub(crate) use script::Script;
 
@@ -36,10 +41,62 @@ pub(crate) enum LockKind {
     Session,
 }
 
+/// How the n-th bound parameter is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placeholder {
+    /// `?` for each.
+    Question,
+    /// `$1`, `$2`, …
+    Numbered,
+}
+
+/// Where table and column comments go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Comments {
+    /// Nowhere (the engine keeps none).
+    Dropped,
+    /// In the definition (`COMMENT '…'`, `COMMENT='…'`).
+    Inline,
+    /// In `COMMENT ON …` statements after it.
+    Statements,
+}
+
+/// How an auto-incrementing column is declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AutoIncrement {
+    /// By its type alone (PostgreSQL's `SERIAL` family, from [`Flavor::column_type`]).
+    Type,
+    /// By a keyword after the column's constraints (`AUTO_INCREMENT`).
+    Keyword(&'static str),
+    /// SQLite's rowid alias: `INTEGER PRIMARY KEY AUTOINCREMENT`, never null already.
+    RowidAlias,
+}
+
+/// What the SQL policy must know about how an engine reads SQL text.
+#[derive(Debug)]
+pub(crate) struct Syntax {
+    /// Comments the server runs as code (`/*! … */`, `/*M! … */`).
+    pub executable_comments: bool,
+    /// Words that start a command of the engine's command-line client.
+    pub client_commands: &'static [&'static str],
+    /// `U&"…"` identifiers spelled with escapes.
+    pub unicode_identifiers: bool,
+    /// `EXECUTE` inside a function or DO body runs SQL built from strings.
+    pub execute_in_bodies: bool,
+    /// Statements refused on this engine only, by their first word, with the rule.
+    pub statements: &'static [(&'static str, &'static str)],
+}
+
 /// What an engine is, as data.
 #[derive(Debug)]
 pub(crate) struct Capabilities {
     pub dialect: Dialect,
+    /// Its name in messages and `--format json` (`sqlite`, `postgres`, `mysql`).
+    pub name: &'static str,
+    /// The URL schemes that name it.
+    pub schemes: &'static [&'static str],
+    /// What `dialect()` tells a guest.
+    pub wit: SqlDialect,
     /// DDL rolls back with the transaction (not MySQL/MariaDB, where each DDL statement
     /// commits).
     pub transactional_ddl: bool,
@@ -52,6 +109,197 @@ pub(crate) struct Capabilities {
     pub ledger_before_transaction: bool,
     /// A catalog query returning one text column, the number of ledger version tables.
     pub ledger_exists_sql: &'static str,
+    /// The ledger's auto-incrementing key column.
+    pub ledger_key: &'static str,
+    /// The statement that starts a transaction in a script or on a bare connection.
+    pub begin: &'static str,
+    /// What a `--sql` script starts with (after its header comment).
+    pub script_preamble: &'static str,
+    /// A `--sql` script replays what is already applied to learn the schema (the
+    /// engine's ops read it: SQLite's rebuilds, MySQL's `MODIFY COLUMN`).
+    pub script_replays: bool,
+    /// A `--sql` script keeps the schema in an in-memory SQLite database (SQLite's
+    /// rebuilds read `sqlite_master` there).
+    pub script_in_memory: bool,
+    /// The identifier quote (`"` or `` ` ``).
+    pub quote: char,
+    pub placeholder: Placeholder,
+    /// The literals `false` and `true`.
+    pub booleans: [&'static str; 2],
+    pub comments: Comments,
+    pub autoincrement: AutoIncrement,
+    /// `DROP INDEX name ON table` rather than `DROP INDEX name`.
+    pub drop_index_on_table: bool,
+    /// A cursor's query cannot take bound parameters (PostgreSQL's `DECLARE`): its
+    /// values are spliced in as literals, and that text is what the policy checks.
+    pub cursor_inlines_values: bool,
+    pub syntax: Syntax,
+}
+
+/// What a database error is, by the engine's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorClass {
+    /// A unique, foreign-key, not-null or check constraint refused a row.
+    Constraint,
+    /// A table, column, index or other object that does not exist.
+    NotFound,
+    /// An object that exists already.
+    Exists,
+    /// A wait for a lock that ran out.
+    LockTimeout,
+    /// The connection (or the session) went away.
+    ConnectionLost,
+    Other,
+}
+
+/// What `e` is: a lost connection for transport failures, otherwise by the codes of the
+/// engine the error came from.
+pub(crate) fn classify(e: &sqlx::Error) -> ErrorClass {
+    use sqlx::error::ErrorKind;
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            ErrorClass::ConnectionLost
+        }
+        sqlx::Error::Database(db) => Dialect::ALL
+            .iter()
+            .find_map(|d| flavor(*d).classify(db.as_ref()))
+            .unwrap_or(match db.kind() {
+                ErrorKind::UniqueViolation
+                | ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation => ErrorClass::Constraint,
+                _ => ErrorClass::Other,
+            }),
+        _ => ErrorClass::Other,
+    }
+}
+
+/// A column change `alter-column` hands an engine, rendered: the column (by its new
+/// name after a rename), and the type, nullability and default to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Alteration {
+    pub column: String,
+    pub new_type: Option<String>,
+    pub nullable: Option<bool>,
+    /// `Some(None)` drops the default.
+    pub default: Option<Option<String>>,
+}
+
+/// One engine's SQL and op behaviour, the same on a database and in a script: what it
+/// renders differently ([`Capabilities`] holds the plain facts), the ops it does its
+/// own way, and its error codes. The defaults are standard SQL.
+pub(crate) trait Flavor: Send + Sync {
+    fn capabilities(&self) -> &'static Capabilities;
+    /// sqlparser's dialect for this engine's SQL.
+    fn parser(&self) -> Box<dyn ParserDialect>;
+    /// Connects a database of this engine, with the session set-up.
+    fn connect<'a>(
+        &'a self,
+        url: &'a str,
+        session: &'a Session,
+    ) -> BoxFuture<'a, Result<Box<dyn Engine>, sqlx::Error>>;
+    /// What one of this engine's errors is, by its codes; `None` for another engine's.
+    fn classify(&self, e: &dyn sqlx::error::DatabaseError) -> Option<ErrorClass>;
+    /// The engine's own name for a type, where it differs from standard SQL
+    /// ([`crate::dialect::standard_type`]).
+    fn column_type(&self, _ty: &SqlType, _autoincrement: bool) -> Option<String> {
+        None
+    }
+    /// A text value as a string literal (see [`crate::dialect::string_literal`]).
+    fn string_literal(&self, s: &str) -> Result<String, RenderError>;
+    /// A literal for an infinite or NaN float, where the engine has one.
+    fn non_finite(&self, v: f64) -> Result<String, RenderError> {
+        Err(RenderError::Unsupported(format!(
+            "{v} has no literal in {}",
+            self.capabilities().name
+        )))
+    }
+    /// A blob literal.
+    fn blob_literal(&self, b: &[u8]) -> String {
+        format!("X'{}'", hex::encode(b))
+    }
+
+    /// Snapshots a cursor's query under the (quoted) name `cursor`, and returns its
+    /// column names. `sent` is the query with its values spliced in, for an engine with
+    /// [`Capabilities::cursor_inlines_values`].
+    fn snapshot<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        cursor: &'a str,
+        sql: &'a str,
+        params: &'a [Value],
+        sent: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>>;
+    /// The statement reading a cursor's next `limit` rows after row `after`, and how
+    /// many leading columns of its rows are bookkeeping.
+    fn fetch(&self, cursor: &str, after: i64, limit: u32) -> (String, usize);
+    /// The statement releasing a cursor's snapshot.
+    fn release(&self, cursor: &str) -> String;
+
+    /// `create-foreign-key`, `create-unique-constraint`, `create-check-constraint`:
+    /// adds the rendered table constraint.
+    fn add_constraint<'a>(
+        &'a self,
+        ops: &'a mut OpState,
+        table: &'a str,
+        constraint: String,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let t = ops.ident(table)?;
+            ops.ddl_inner(&format!("ALTER TABLE {t} ADD {constraint}"))
+                .await
+        })
+    }
+    /// `alter-column` after any rename: the type, nullability and default.
+    fn alter_column<'a>(
+        &'a self,
+        ops: &'a mut OpState,
+        table: &'a str,
+        change: Alteration,
+    ) -> BoxFuture<'a, Result<(), Error>>;
+    /// `drop-constraint`.
+    fn drop_constraint<'a>(
+        &'a self,
+        ops: &'a mut OpState,
+        table: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let t = ops.ident(table)?;
+            let n = ops.ident(name)?;
+            ops.ddl_inner(&format!("ALTER TABLE {t} DROP CONSTRAINT {n}"))
+                .await
+        })
+    }
+    /// After a statement that may have ended the transaction implicitly (DDL on an
+    /// engine without transactional DDL).
+    fn after_ddl<'a>(&'a self, _ops: &'a mut OpState) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+    /// The types `bulk-insert` casts its values to, column by column, where the engine
+    /// does not convert a bound value to its column's type by itself.
+    fn insert_casts<'a>(
+        &'a self,
+        _ops: &'a mut OpState,
+        _table: &'a str,
+        _columns: &'a [String],
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, Error>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// The registration of every engine: its [`Flavor`], which connects it.
+pub(crate) fn flavor(dialect: Dialect) -> &'static dyn Flavor {
+    match dialect {
+        Dialect::Sqlite => &sqlite::SqliteFlavor,
+        Dialect::Postgres => &postgres::PostgresFlavor,
+        Dialect::Mysql => &mysql::MySqlFlavor,
+    }
+}
+
+/// What the engine of `dialect` is, as data.
+pub(crate) fn capabilities(dialect: Dialect) -> &'static Capabilities {
+    flavor(dialect).capabilities()
 }
 
 /// The transaction (or bare connection, or script) one revision's ops run in.
@@ -103,6 +351,10 @@ pub(crate) trait Conn: Send {
     fn into_script(self: Box<Self>) -> Option<Box<Script>> {
         None
     }
+    /// True once a statement failed because the connection went away.
+    fn lost(&self) -> bool {
+        false
+    }
 }
 
 /// What a revision's ops run in.
@@ -117,6 +369,8 @@ pub(crate) struct Locked {
     engine: Arc<dyn Engine>,
     /// A session lock taken for a revision that runs outside a transaction.
     outside: bool,
+    /// A statement failed because the connection went away.
+    lost: bool,
 }
 
 impl Locked {
@@ -125,14 +379,34 @@ impl Locked {
             conn: Some(conn),
             engine,
             outside,
+            lost: false,
         })
     }
 
-    fn conn(&mut self) -> &mut Tx {
-        self.conn
+    /// The connection, and the flag its call sets when the connection is lost.
+    fn parts(&mut self) -> (&mut Tx, &mut bool) {
+        let conn = self
+            .conn
             .as_mut()
-            .expect("a locked connection lives until it ends")
+            .expect("a locked connection lives until it ends");
+        (conn, &mut self.lost)
     }
+}
+
+/// `call`, noting in `lost` when it failed because the connection went away.
+fn watched<'a, T: Send + 'a>(
+    lost: &'a mut bool,
+    call: BoxFuture<'a, Result<T, sqlx::Error>>,
+) -> BoxFuture<'a, Result<T, sqlx::Error>> {
+    Box::pin(async move {
+        let result = call.await;
+        if let Err(e) = &result
+            && is_connection_lost(e)
+        {
+            *lost = true;
+        }
+        result
+    })
 }
 
 /// Ends `conn` unrecorded and releases the lock it holds.
@@ -161,7 +435,8 @@ impl Drop for Locked {
 
 impl Conn for Locked {
     fn run<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
-        self.conn().run(sql)
+        let (conn, lost) = self.parts();
+        watched(lost, conn.run(sql))
     }
 
     fn run_with<'a>(
@@ -169,14 +444,16 @@ impl Conn for Locked {
         sql: &'a str,
         params: &'a [Value],
     ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
-        self.conn().run_with(sql, params)
+        let (conn, lost) = self.parts();
+        watched(lost, conn.run_with(sql, params))
     }
 
     fn columns_of<'a>(
         &'a mut self,
         sql: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
-        self.conn().columns_of(sql)
+        let (conn, lost) = self.parts();
+        watched(lost, conn.columns_of(sql))
     }
 
     fn rows<'a>(
@@ -184,7 +461,8 @@ impl Conn for Locked {
         sql: &'a str,
         skip: usize,
     ) -> BoxFuture<'a, Result<Vec<Vec<Value>>, sqlx::Error>> {
-        self.conn().rows(sql, skip)
+        let (conn, lost) = self.parts();
+        watched(lost, conn.rows(sql, skip))
     }
 
     fn strings<'a>(
@@ -192,7 +470,8 @@ impl Conn for Locked {
         sql: &'a str,
         params: &'a [&'a str],
     ) -> BoxFuture<'a, Result<Vec<Vec<Option<String>>>, sqlx::Error>> {
-        self.conn().strings(sql, params)
+        let (conn, lost) = self.parts();
+        watched(lost, conn.strings(sql, params))
     }
 
     /// Commits, then releases the lock (a session lock; a transaction's goes with it).
@@ -226,6 +505,10 @@ impl Conn for Locked {
 
     fn in_transaction(&self) -> bool {
         self.conn.as_ref().is_some_and(|c| c.in_transaction())
+    }
+
+    fn lost(&self) -> bool {
+        self.lost
     }
 }
 
@@ -279,26 +562,13 @@ pub(crate) trait Engine: Send + Sync + std::fmt::Debug {
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 
-/// What the engine of `dialect` is, as data.
-pub(crate) fn capabilities(dialect: Dialect) -> &'static Capabilities {
-    match dialect {
-        Dialect::Sqlite => &sqlite::CAPABILITIES,
-        Dialect::Postgres => &postgres::CAPABILITIES,
-        Dialect::Mysql => &mysql::CAPABILITIES,
-    }
-}
-
-/// Connects the engine a URL names: the registration of every engine.
+/// Connects the engine a URL names.
 pub(crate) async fn connect(
     dialect: Dialect,
     url: &str,
     session: &Session,
 ) -> Result<Box<dyn Engine>, sqlx::Error> {
-    Ok(match dialect {
-        Dialect::Sqlite => Box::new(sqlite::Sqlite::connect(url).await?),
-        Dialect::Postgres => Box::new(postgres::Postgres::connect(url, session).await?),
-        Dialect::Mysql => Box::new(mysql::MySql::connect(url, session).await?),
-    })
+    flavor(dialect).connect(url, session).await
 }
 
 /// A one-connection pool, after one direct connection: a pool retries until its timeout
@@ -325,15 +595,12 @@ pub(crate) async fn open<DB: sqlx::Database>(
 
 /// True when the error is a lock wait that ran out.
 pub(crate) fn is_lock_timeout(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => {
-            // PostgreSQL lock_not_available; SQLite SQLITE_BUSY (5, and its extended
-            // codes, whose low byte is 5).
-            db.code()
-                .is_some_and(|c| c == "55P03" || c.parse::<u32>().is_ok_and(|n| n & 0xff == 5))
-        }
-        _ => false,
-    }
+    classify(e) == ErrorClass::LockTimeout
+}
+
+/// True when the error says the connection went away.
+pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
+    classify(e) == ErrorClass::ConnectionLost
 }
 
 /// `BackendError::Query` for `doing`.

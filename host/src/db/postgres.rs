@@ -10,19 +10,219 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Connection as _, Row as _, Transaction, TypeInfo as _, ValueRef as _};
 
-use super::{BoxFuture, Capabilities, Engine, LockKind, LockWait, Tx, query_err, sqlx_conn};
+use super::{
+    Alteration, AutoIncrement, BoxFuture, Capabilities, Comments, Engine, ErrorClass, Flavor,
+    LockKind, LockWait, Placeholder, Syntax, Tx, query_err, sqlx_conn,
+};
 use crate::backend::{BackendError, Session};
-use crate::dialect::Dialect;
-use crate::wit::Value;
+use crate::dialect::{Dialect, RenderError, quote_text};
+use crate::ops::{OpState, db_error, render_error};
+use crate::wit::{Error, SqlDialect, SqlType, Value};
 
-pub(super) static CAPABILITIES: Capabilities = Capabilities {
+static CAPABILITIES: Capabilities = Capabilities {
     dialect: Dialect::Postgres,
+    name: "postgres",
+    schemes: &["postgres", "postgresql"],
+    wit: SqlDialect::Postgres,
     transactional_ddl: true,
     lock: LockKind::Transaction,
     savepoint_per_op: true,
     ledger_before_transaction: false,
     ledger_exists_sql: "SELECT count(*)::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'retort_version'",
+    ledger_key: "BIGSERIAL PRIMARY KEY",
+    begin: "BEGIN",
+    script_preamble: "",
+    script_replays: false,
+    script_in_memory: false,
+    quote: '"',
+    placeholder: Placeholder::Numbered,
+    booleans: ["FALSE", "TRUE"],
+    comments: Comments::Statements,
+    autoincrement: AutoIncrement::Type,
+    drop_index_on_table: false,
+    cursor_inlines_values: true,
+    syntax: Syntax {
+        executable_comments: false,
+        client_commands: &[],
+        unicode_identifiers: true,
+        execute_in_bodies: true,
+        statements: &[("load", "extensions")],
+    },
 };
+
+/// PostgreSQL's SQL and ops.
+pub(crate) struct PostgresFlavor;
+
+impl Flavor for PostgresFlavor {
+    fn capabilities(&self) -> &'static Capabilities {
+        &CAPABILITIES
+    }
+
+    fn parser(&self) -> Box<dyn sqlparser::dialect::Dialect> {
+        Box::new(sqlparser::dialect::PostgreSqlDialect {})
+    }
+
+    fn connect<'a>(
+        &'a self,
+        url: &'a str,
+        session: &'a Session,
+    ) -> BoxFuture<'a, Result<Box<dyn Engine>, sqlx::Error>> {
+        Box::pin(
+            async move { Ok(Box::new(Postgres::connect(url, session).await?) as Box<dyn Engine>) },
+        )
+    }
+
+    /// By SQLSTATE.
+    fn classify(&self, e: &dyn sqlx::error::DatabaseError) -> Option<ErrorClass> {
+        let e = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+        Some(match e.code() {
+            // admin_shutdown, crash_shutdown, cannot_connect_now.
+            "57P01" | "57P02" | "57P03" => ErrorClass::ConnectionLost,
+            // lock_not_available.
+            "55P03" => ErrorClass::LockTimeout,
+            // undefined_table, undefined_column, undefined_object, undefined_function,
+            // invalid_schema_name
+            "42P01" | "42703" | "42704" | "42883" | "3F000" => ErrorClass::NotFound,
+            // duplicate_table, duplicate_column, duplicate_object, duplicate_schema
+            "42P07" | "42701" | "42710" | "42P06" => ErrorClass::Exists,
+            // Integrity constraint violations (class 23).
+            c if c.starts_with("23") => ErrorClass::Constraint,
+            _ => ErrorClass::Other,
+        })
+    }
+
+    fn column_type(&self, ty: &SqlType, autoincrement: bool) -> Option<String> {
+        Some(match ty {
+            SqlType::SmallInt if autoincrement => "SMALLSERIAL".into(),
+            SqlType::Integer if autoincrement => "SERIAL".into(),
+            SqlType::BigInt if autoincrement => "BIGSERIAL".into(),
+            SqlType::Blob => "BYTEA".into(),
+            SqlType::Json => "JSONB".into(),
+            _ => return None,
+        })
+    }
+
+    /// `'…'` with quotes doubled; with a backslash, `E'…'` with backslashes doubled
+    /// too, so that `standard_conforming_strings` cannot change its meaning. Text cannot
+    /// hold NUL there: refused.
+    fn string_literal(&self, s: &str) -> Result<String, RenderError> {
+        if s.contains('\0') {
+            return Err(RenderError::Unsupported(
+                "PostgreSQL text cannot hold a NUL character".into(),
+            ));
+        }
+        let quoted = quote_text(s, true, false);
+        Ok(if s.contains('\\') {
+            format!("E{quoted}")
+        } else {
+            quoted
+        })
+    }
+
+    fn non_finite(&self, v: f64) -> Result<String, RenderError> {
+        Ok(format!("'{v}'::float8").replace("inf", "Infinity"))
+    }
+
+    /// Not `'\\x…'`: standard_conforming_strings would change its meaning.
+    fn blob_literal(&self, b: &[u8]) -> String {
+        format!("decode('{}', 'hex')", hex::encode(b))
+    }
+
+    /// A cursor: `DECLARE` takes no bound parameters, so the values go in as literals,
+    /// rendered and quoted by the dialect, spliced at their placeholders (`sent`). The
+    /// guest's text is prepared for its column names.
+    fn snapshot<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        cursor: &'a str,
+        sql: &'a str,
+        _params: &'a [Value],
+        sent: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
+        Box::pin(async move {
+            let columns = tx.columns_of(sql).await?;
+            tx.run(&format!("DECLARE {cursor} NO SCROLL CURSOR FOR {sent}"))
+                .await?;
+            Ok(columns)
+        })
+    }
+
+    fn fetch(&self, cursor: &str, _after: i64, limit: u32) -> (String, usize) {
+        (format!("FETCH FORWARD {limit} FROM {cursor}"), 0)
+    }
+
+    fn release(&self, cursor: &str) -> String {
+        format!("CLOSE {cursor}")
+    }
+
+    fn alter_column<'a>(
+        &'a self,
+        ops: &'a mut OpState,
+        table: &'a str,
+        change: Alteration,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let t = ops.ident(table)?;
+            let c = ops.ident(&change.column)?;
+            let alter = format!("ALTER TABLE {t} ALTER COLUMN {c}");
+            if let Some(ty) = change.new_type {
+                ops.ddl_inner(&format!("{alter} TYPE {ty}")).await?;
+            }
+            if let Some(nullable) = change.nullable {
+                let verb = if nullable { "DROP" } else { "SET" };
+                ops.ddl_inner(&format!("{alter} {verb} NOT NULL")).await?;
+            }
+            match change.default {
+                Some(Some(e)) => ops.ddl_inner(&format!("{alter} SET DEFAULT {e}")).await,
+                Some(None) => ops.ddl_inner(&format!("{alter} DROP DEFAULT")).await,
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// PostgreSQL does not convert a text parameter to, say, a timestamp column by
+    /// itself: each value is cast to its column's type.
+    fn insert_casts<'a>(
+        &'a self,
+        ops: &'a mut OpState,
+        table: &'a str,
+        columns: &'a [String],
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, Error>> {
+        Box::pin(async move {
+            if ops.offline() {
+                return Ok(None);
+            }
+            column_types(ops, table, columns).await.map(Some)
+        })
+    }
+}
+
+/// The SQL types of `columns` of a table, in order.
+async fn column_types(
+    ops: &mut OpState,
+    table: &str,
+    columns: &[String],
+) -> Result<Vec<String>, Error> {
+    let quoted = Dialect::Postgres.ident(table).map_err(render_error)?;
+    let rows = ops
+        .tx()
+        .strings(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            &[&quoted],
+        )
+        .await
+        .map_err(db_error)?;
+    columns
+        .iter()
+        .map(|c| {
+            rows.iter()
+                .find(|r| r.first().and_then(|n| n.as_deref()) == Some(c.as_str()))
+                .and_then(|r| r.get(1).cloned().flatten())
+                .ok_or_else(|| Error::NotFound(format!("column {table}.{c}")))
+        })
+        .collect()
+}
 
 /// Advisory lock key (two int4): "RETR", 0. Advisory locks are per database.
 const LOCK: &str = "1380275282, 0";

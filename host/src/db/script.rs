@@ -32,14 +32,15 @@ fn offline_error(what: &str) -> sqlx::Error {
 
 impl Script {
     pub(crate) async fn new(dialect: Dialect) -> Result<Script, sqlx::Error> {
-        let model = match dialect {
-            Dialect::Sqlite => Some(
+        let model = if super::capabilities(dialect).script_in_memory {
+            Some(
                 sqlx::ConnectOptions::connect(
                     &SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(false),
                 )
                 .await?,
-            ),
-            _ => None,
+            )
+        } else {
+            None
         };
         let mut script = Script {
             dialect,

@@ -23,6 +23,7 @@ pub mod rust;
 
 /// What a toolchain builds with.
 pub struct Context<'a> {
+    /// The project's configuration.
     pub config: &'a Config,
     /// The project's build directory (absolute).
     pub build_dir: &'a Path,
