@@ -172,7 +172,7 @@ impl Dialect {
     }
 
     /// The column type in this dialect (see docs/types.md): the engine's own name
-    /// where it has one, otherwise [`standard_type`].
+    /// where it has one, otherwise the standard SQL name.
     pub fn column_type(self, ty: &SqlType, autoincrement: bool) -> Result<String, RenderError> {
         if let SqlType::Custom(name) = ty {
             return self.custom_type(name);
@@ -627,8 +627,14 @@ fn action(prefix: &str, a: ReferentialAction) -> String {
 
 /// A text value as a string literal of `dialect`: the one function that writes guest
 /// text into SQL. Read back by the database (`SELECT <literal>`), it is exactly `s`
-/// (property-tested against all three databases), whatever `s` holds: each engine's
-/// module says how (`Flavor::string_literal`), with [`quote_text`].
+/// (property-tested against all three databases), whatever `s` holds:
+/// - SQLite: `'…'` with quotes doubled; a NUL is `char(0)` concatenated in.
+/// - PostgreSQL: `'…'` with quotes doubled; with a backslash, `E'…'` with backslashes
+///   doubled too. Text cannot hold NUL there: refused.
+/// - MySQL/MariaDB: `'…'` with quotes doubled and backslashes and NUL escaped, as the
+///   default `sql_mode` Retort pins its sessions to reads them.
+///
+/// Each engine's module under `host/src/db/` holds its rule.
 pub fn string_literal(s: &str, dialect: Dialect) -> Result<String, RenderError> {
     dialect.flavor().string_literal(s)
 }
