@@ -256,14 +256,18 @@ pub struct Offline {
     sql: bool,
     /// The dialect of the script (default: the database URL's scheme).
     #[arg(long, value_enum, requires = "sql")]
-    dialect: Option<DialectArg>,
+    dialect: Option<Dialect>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum DialectArg {
-    Sqlite,
-    Postgres,
-    Mysql,
+/// `--dialect` takes every dialect's name.
+impl ValueEnum for Dialect {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Dialect::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 impl Offline {
@@ -273,11 +277,7 @@ impl Offline {
             return Ok(None);
         }
         if let Some(d) = self.dialect {
-            return Ok(Some(match d {
-                DialectArg::Sqlite => Dialect::Sqlite,
-                DialectArg::Postgres => Dialect::Postgres,
-                DialectArg::Mysql => Dialect::Mysql,
-            }));
+            return Ok(Some(d));
         }
         let url = config.database_url(url).map_err(|_| {
             usage(anyhow::anyhow!(
