@@ -3,7 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-python3 -c "import alembic" 2>/dev/null || python3 -m pip install --quiet alembic
+"$(dirname "${BASH_SOURCE[0]}")/setup-alembic.sh"
 "$root/scripts/setup-languages.sh"
 cargo build --release --quiet -p retort
 cargo bench -p retort --bench history

@@ -5,6 +5,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
+# The differential tests run real Alembic.
+"$root/scripts/setup-alembic.sh"
 # shellcheck source=scripts/services.sh
 source "$root/scripts/services.sh"
 trap services_stop EXIT

@@ -29,14 +29,6 @@ pub enum MigrateError {
     /// A component cannot be compiled or imports what the host does not provide.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
-    /// An upgrade to a revision the database has already passed.
-    #[error("{target} is already applied (the database is at {}); use `retort downgrade {target}` to go back", .current.join(", "))]
-    Behind {
-        /// The revision asked for.
-        target: String,
-        /// The database's heads.
-        current: Vec<String>,
-    },
     /// A revision failed while it ran (see [`StepFailure`]).
     #[error(transparent)]
     Step(Box<StepFailure>),
@@ -884,7 +876,7 @@ pub async fn plan(
     let graph = &history.graph;
     if direction == Direction::Down {
         let remove = graph.downgrade_removal(target, &start)?;
-        let steps = graph::plan_downgrade(graph, &remove);
+        let steps = graph::plan_downgrade(graph, &start, &remove);
         return Ok(Plan {
             start,
             steps,
@@ -892,15 +884,8 @@ pub async fn plan(
         });
     }
     let target_heads = graph.upgrade_target(target, &start)?;
+    // A target already applied (or below what is) plans nothing, as in Alembic.
     let steps = graph::plan_upgrade(graph, &start, &target_heads);
-    if steps.is_empty()
-        && let Some(t) = target_heads.iter().find(|t| !start.contains(t))
-    {
-        return Err(MigrateError::Behind {
-            target: t.to_string(),
-            current: start,
-        });
-    }
     Ok(Plan {
         start,
         steps,
@@ -982,7 +967,9 @@ impl ScriptPlan<'static> {
                 let target = graph.upgrade_target(to, &start)?;
                 graph::plan_upgrade(graph, &start, &target)
             }
-            Direction::Down => graph::plan_downgrade(graph, &graph.downgrade_removal(to, &start)?),
+            Direction::Down => {
+                graph::plan_downgrade(graph, &start, &graph.downgrade_removal(to, &start)?)
+            }
         };
         Ok(ScriptPlan {
             dialect,

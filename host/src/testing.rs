@@ -7,6 +7,15 @@ use std::path::Path;
 /// as its metadata. Written in WAT and made a component by wit-component, as any
 /// toolchain would.
 pub fn execute_component(id: &str, down_revisions: &[&str], up: &str, down: &str) -> Vec<u8> {
+    let component = statement_component(up, down);
+    let mut meta = crate::revision::Metadata::new(id, format!("example {id}"));
+    meta.down = down_revisions.iter().map(|d| d.to_string()).collect();
+    crate::revision::pack(&component, &meta, Path::new(id)).expect("the example packs")
+}
+
+/// The component of [`execute_component`] without Retort's metadata, as a toolchain
+/// leaves it: `retort pack` makes it a revision.
+pub fn statement_component(up: &str, down: &str) -> Vec<u8> {
     let hex = |sql: &str| -> String { sql.bytes().map(|b| format!("\\{b:02x}")).collect() };
     let call = |offset: usize, len: usize| {
         format!(
@@ -57,12 +66,9 @@ pub fn execute_component(id: &str, down_revisions: &[&str], up: &str, down: &str
         wit_component::StringEncoding::UTF8,
     )
     .expect("the WIT embeds");
-    let component = wit_component::ComponentEncoder::default()
+    wit_component::ComponentEncoder::default()
         .validate(true)
         .module(&module)
         .and_then(|mut e| e.encode())
-        .expect("the example encodes as a component");
-    let mut meta = crate::revision::Metadata::new(id, format!("example {id}"));
-    meta.down = down_revisions.iter().map(|d| d.to_string()).collect();
-    crate::revision::pack(&component, &meta, Path::new(id)).expect("the example packs")
+        .expect("the example encodes as a component")
 }

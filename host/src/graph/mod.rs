@@ -1,9 +1,9 @@
 //! The revision graph: pure code over metadata, no wasm and no database.
 //!
 //! Edges: a revision follows its `down` revisions (parents); `depends_on` adds an
-//! ordering edge that does not make the dependency a parent. Order: parents and
-//! dependencies first; among revisions ready at the same time, the smaller id goes first
-//! (a documented, deterministic tie-break, also used between independent branches).
+//! ordering edge that does not make the dependency a parent. Order: Alembic's walk
+//! ([`Graph::walk_order`], docs/graph.md), one branch at a time, ties broken by load
+//! order (component file names), checked against real Alembic by tests/alembic/.
 //!
 //! Branch labels: a label names the revision that declares it and every revision that
 //! descends from it, plus its ancestors up to (not including) the nearest branch point —
@@ -15,7 +15,7 @@ mod spec;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 pub use plan::{Direction, Step, heads_after, plan_downgrade, plan_upgrade};
 
@@ -179,14 +179,21 @@ pub struct Node {
     pub children: Vec<String>,
     /// `depends_on`, labels resolved to revision ids.
     pub dependencies: Vec<String>,
+    /// The dependencies no revision below it (by down revisions) declares already:
+    /// with the down revisions, what the walk steps to (Alembic's normalized
+    /// dependencies).
+    normalized: Vec<String>,
 }
 
 /// A validated, acyclic revision graph.
 #[derive(Debug, Clone)]
 pub struct Graph {
     nodes: BTreeMap<String, Node>,
-    /// Topological order, parents and dependencies first, ties by id.
+    /// Parents and dependencies first: the reverse of the walk from every head (see
+    /// [`Graph::walk_order`]).
     order: Vec<String>,
+    /// Each revision's place in load order (its file's name among the components').
+    rank: HashMap<String, usize>,
     /// Branch label -> the revision that declares it.
     labels: BTreeMap<String, String>,
     /// Revision -> revisions that depend on it.
@@ -197,12 +204,15 @@ impl Graph {
     /// The graph of these revisions: checked for missing parents, duplicate ids and labels, and cycles.
     pub fn new(metas: impl IntoIterator<Item = Metadata>) -> Result<Self, GraphError> {
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+        let mut rank = HashMap::new();
         for meta in metas {
             let id = meta.id.clone();
+            rank.insert(id.clone(), rank.len());
             let node = Node {
                 meta,
                 children: Vec::new(),
                 dependencies: Vec::new(),
+                normalized: Vec::new(),
             };
             if nodes.insert(id.clone(), node).is_some() {
                 return Err(GraphError::DuplicateId { id });
@@ -271,13 +281,142 @@ impl Graph {
         for node in nodes.values_mut() {
             node.children.sort();
         }
-        let order = topological(&nodes)?;
-        Ok(Graph {
+        // Refuses a cycle, naming it.
+        topological(&nodes)?;
+        let mut graph = Graph {
             nodes,
-            order,
+            order: Vec::new(),
+            rank,
             labels,
             dependents,
-        })
+        };
+        graph.normalize_dependencies();
+        let all: BTreeSet<String> = graph.nodes.keys().cloned().collect();
+        // Alembic walks from the heads nothing depends on (its "real" heads).
+        let heads: Vec<String> = graph
+            .heads_resolving_dependencies()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut order = graph.walk_order(&all, &heads);
+        order.reverse();
+        graph.order = order;
+        Ok(graph)
+    }
+
+    /// Sets each revision's normalized dependencies: its dependencies less those a
+    /// revision below it (by down revisions) declares.
+    fn normalize_dependencies(&mut self) {
+        let mut normalized = Vec::new();
+        for node in self.nodes.values() {
+            if node.dependencies.is_empty() {
+                continue;
+            }
+            let below: BTreeSet<String> = self
+                .down_ancestors(&[node.meta.id.as_str()])
+                .into_iter()
+                .filter(|id| id != &node.meta.id)
+                .flat_map(|id| self.nodes[&id].dependencies.clone())
+                .collect();
+            let mut deps = node.dependencies.clone();
+            deps.retain(|d| !below.contains(d));
+            deps.dedup();
+            normalized.push((node.meta.id.clone(), deps));
+        }
+        for (id, deps) in normalized {
+            self.nodes.get_mut(&id).expect("exists").normalized = deps;
+        }
+    }
+
+    /// What the walk steps down to from `node`: its down revisions, then its normalized
+    /// dependencies.
+    pub(crate) fn steps_below<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = &'a str> {
+        let mut seen = BTreeSet::new();
+        node.meta
+            .down
+            .iter()
+            .chain(&node.normalized)
+            .map(String::as_str)
+            .filter(move |id| seen.insert(*id))
+    }
+
+    /// `id` and everything the walk reaches below it.
+    fn walk_ancestors(&self, id: &str) -> HashSet<String> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            if seen.insert(id.to_owned()) {
+                stack.extend(self.steps_below(&self.nodes[id]));
+            }
+        }
+        seen
+    }
+
+    /// The revisions of `todo` newest first, in the order Alembic walks them (its
+    /// `_topological_sort`): from the `heads` in `todo`, taken in load order, one
+    /// branch at a time, down each branch as far as no other pending head still needs
+    /// the next revision; a merge continues with its down revisions in the order it
+    /// lists them. Upgrades run the reverse of this walk; downgrades and `history` run
+    /// it as it is.
+    pub fn walk_order(&self, todo: &BTreeSet<String>, heads: &[String]) -> Vec<String> {
+        let mut todo: HashSet<&str> = todo.iter().map(String::as_str).collect();
+        let mut current: Vec<&str> = heads
+            .iter()
+            .map(String::as_str)
+            .filter(|h| todo.contains(h))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        current.sort_by_key(|id| self.rank[*id]);
+        let mut ancestors: Vec<HashSet<String>> =
+            current.iter().map(|h| self.walk_ancestors(h)).collect();
+        let mut output = Vec::with_capacity(todo.len());
+        let mut at = 0;
+        while !current.is_empty() {
+            let candidate = current[at];
+            // Another pending head needs this revision: walk that head first.
+            if let Some(other) = ancestors
+                .iter()
+                .enumerate()
+                .position(|(j, a)| j != at && a.contains(candidate))
+            {
+                at = other;
+                continue;
+            }
+            if todo.remove(candidate) {
+                output.push(candidate.to_owned());
+            }
+            let node = &self.nodes[candidate];
+            let below: Vec<&str> = self
+                .steps_below(node)
+                .filter(|r| todo.contains(r) && !current.contains(r))
+                .collect();
+            match below.split_first() {
+                None => {
+                    current.remove(at);
+                    ancestors.remove(at);
+                    at = at.saturating_sub(1);
+                }
+                Some((&first, _)) if node.normalized.is_empty() && node.meta.down.len() == 1 => {
+                    current[at] = first;
+                    ancestors[at].remove(candidate);
+                }
+                Some((&first, rest)) => {
+                    current[at] = first;
+                    ancestors[at] = self.walk_ancestors(first);
+                    for &r in rest {
+                        current.push(r);
+                        ancestors.push(self.walk_ancestors(r));
+                    }
+                }
+            }
+        }
+        // (Everything in `todo` lies below one of the heads; anything left over is
+        // listed in load order rather than lost.)
+        let mut rest: Vec<&str> = todo.into_iter().collect();
+        rest.sort_by_key(|id| self.rank[*id]);
+        output.extend(rest.into_iter().map(str::to_owned));
+        output
     }
 
     /// How many revisions.
@@ -304,13 +443,16 @@ impl Graph {
         self.order.iter().map(|id| &self.nodes[id])
     }
 
-    /// Revisions no other revision follows, sorted by id.
+    /// Revisions no other revision follows, in load order (as Alembic lists them).
     pub fn heads(&self) -> Vec<&str> {
-        self.nodes
+        let mut heads: Vec<&str> = self
+            .nodes
             .values()
             .filter(|n| n.children.is_empty())
             .map(|n| n.meta.id.as_str())
-            .collect()
+            .collect();
+        heads.sort_by_key(|id| self.rank[*id]);
+        heads
     }
 
     /// Heads that no other revision depends on (`heads --resolve-dependencies`).
@@ -321,13 +463,16 @@ impl Graph {
             .collect()
     }
 
-    /// Revisions that follow none, sorted by id.
+    /// Revisions that follow none, in load order.
     pub fn bases(&self) -> Vec<&str> {
-        self.nodes
+        let mut bases: Vec<&str> = self
+            .nodes
             .values()
             .filter(|n| n.meta.down.is_empty())
             .map(|n| n.meta.id.as_str())
-            .collect()
+            .collect();
+        bases.sort_by_key(|id| self.rank[*id]);
+        bases
     }
 
     /// Revisions with more than one child, and those children.

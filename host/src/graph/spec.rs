@@ -96,10 +96,23 @@ impl Graph {
         branch: Option<&Branch>,
         n: i64,
     ) -> Result<Option<String>, GraphError> {
-        let mine: Vec<&String> = current
-            .iter()
-            .filter(|c| branch.is_none_or(|b| b.members.contains(*c)))
-            .collect();
+        // On a branch: its topmost applied revision, whether or not it has a row of its
+        // own (a revision that depends on it may cover it, as in Alembic).
+        let applied: BTreeSet<String>;
+        let mine: Vec<&String> = match branch {
+            None => current.iter().collect(),
+            Some(b) => {
+                applied = self
+                    .ancestors(current)
+                    .into_iter()
+                    .filter(|id| b.members.contains(id))
+                    .collect();
+                applied
+                    .iter()
+                    .filter(|id| !self.node(id).children.iter().any(|c| applied.contains(c)))
+                    .collect()
+            }
+        };
         match mine.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one.to_string())),
