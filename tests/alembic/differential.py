@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -69,23 +68,10 @@ def retort_case(binary, bare, case):
                 "ok": ok,
                 "steps": steps,
                 "lines": lines,
-                "versions": version_rows(os.path.join(root, "db.sqlite")),
+                "versions": oracle.version_rows(os.path.join(root, "db.sqlite"), "retort_version"),
                 "error": None if ok else done.stderr.strip(),
             })
         return results
-
-
-def version_rows(db):
-    if not os.path.exists(db):
-        return []
-    con = sqlite3.connect(db)
-    try:
-        rows = con.execute("SELECT version_num FROM retort_version").fetchall()
-    except sqlite3.OperationalError:
-        rows = []
-    finally:
-        con.close()
-    return sorted(r[0] for r in rows)
 
 
 def compare(name, alembic, retort):

@@ -66,10 +66,13 @@ def write_project(root, revisions):
             f.write(body)
 
 
-def version_rows(db):
+def version_rows(db, table="alembic_version"):
+    """The version table's rows, sorted (none when the table or file is missing)."""
+    if not os.path.exists(db):
+        return []
     con = sqlite3.connect(db)
     try:
-        rows = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        rows = con.execute(f"SELECT version_num FROM {table}").fetchall()
     except sqlite3.OperationalError:
         rows = []
     finally:
