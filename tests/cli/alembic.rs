@@ -41,12 +41,11 @@ fn alembic_test_suite_histories_agree() {
     differential(&["--fixtures", fixtures.to_str().unwrap(), "--keep-going"]);
 }
 
-/// Not in the suite yet: issue 14's remaining differences (the version table after a
-/// `depends_on`, relative and branch-scoped targets, `show`, `stamp`) make some of these
-/// histories disagree. `cargo test --test cli random_histories_agree -- --ignored` runs
+/// Not in the suite yet: issue 14's remaining differences (relative and branch-scoped
+/// targets, `show`, `stamp`) make some of these histories disagree. `cargo test --test cli random_histories_agree -- --ignored` runs
 /// it and prints the first disagreement.
 #[test]
-#[ignore = "issue 14: Alembic differences remain in depends_on version rows, relative and branch targets"]
+#[ignore = "issue 14: Alembic differences remain in relative and branch-scoped targets, show and stamp"]
 fn random_histories_agree() {
     differential(&["--random", "500", "--seed", "20261203"]);
 }
