@@ -15,7 +15,7 @@ mod spec;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use plan::{Direction, Step, heads_after, plan_downgrade, plan_upgrade};
 
@@ -194,6 +194,10 @@ pub struct Graph {
     order: Vec<String>,
     /// Each revision's place in load order (its file's name among the components').
     rank: HashMap<String, usize>,
+    /// Revision ids by load order (the inverse of `rank`).
+    loaded: Vec<String>,
+    /// What the walk steps down to from each revision, by load order index.
+    below: Vec<Vec<usize>>,
     /// Branch label -> the revision that declares it.
     labels: BTreeMap<String, String>,
     /// Revision -> revisions that depend on it.
@@ -283,14 +287,30 @@ impl Graph {
         }
         // Refuses a cycle, naming it.
         topological(&nodes)?;
+        let mut loaded = vec![String::new(); rank.len()];
+        for (id, &i) in &rank {
+            loaded[i] = id.clone();
+        }
         let mut graph = Graph {
             nodes,
             order: Vec::new(),
             rank,
+            loaded,
+            below: Vec::new(),
             labels,
             dependents,
         };
         graph.normalize_dependencies();
+        graph.below = graph
+            .loaded
+            .iter()
+            .map(|id| {
+                graph
+                    .steps_below(&graph.nodes[id])
+                    .map(|b| graph.rank[b])
+                    .collect()
+            })
+            .collect();
         let all: BTreeSet<String> = graph.nodes.keys().cloned().collect();
         // Alembic walks from the heads nothing depends on (its "real" heads).
         let heads: Vec<String> = graph
@@ -340,13 +360,15 @@ impl Graph {
             .filter(move |id| seen.insert(*id))
     }
 
-    /// `id` and everything the walk reaches below it.
-    fn walk_ancestors(&self, id: &str) -> HashSet<String> {
-        let mut seen = HashSet::new();
-        let mut stack = vec![id];
-        while let Some(id) = stack.pop() {
-            if seen.insert(id.to_owned()) {
-                stack.extend(self.steps_below(&self.nodes[id]));
+    /// Revision `i` (by load order) and everything the walk reaches below it, as a
+    /// bit set over load order.
+    fn walk_ancestors(&self, i: usize) -> Vec<u64> {
+        let mut seen = vec![0u64; self.loaded.len().div_ceil(64)];
+        let mut stack = vec![i];
+        while let Some(i) = stack.pop() {
+            if seen[i / 64] & (1 << (i % 64)) == 0 {
+                seen[i / 64] |= 1 << (i % 64);
+                stack.extend(&self.below[i]);
             }
         }
         seen
@@ -359,17 +381,22 @@ impl Graph {
     /// lists them. Upgrades run the reverse of this walk; downgrades and `history` run
     /// it as it is.
     pub fn walk_order(&self, todo: &BTreeSet<String>, heads: &[String]) -> Vec<String> {
-        let mut todo: HashSet<&str> = todo.iter().map(String::as_str).collect();
-        let mut current: Vec<&str> = heads
+        let has = |set: &[u64], i: usize| set[i / 64] & (1 << (i % 64)) != 0;
+        let mut pending = vec![false; self.loaded.len()];
+        for id in todo {
+            if let Some(&i) = self.rank.get(id) {
+                pending[i] = true;
+            }
+        }
+        let mut current: Vec<usize> = heads
             .iter()
-            .map(String::as_str)
-            .filter(|h| todo.contains(h))
+            .filter_map(|h| self.rank.get(h).copied())
+            .filter(|&i| pending[i])
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        current.sort_by_key(|id| self.rank[*id]);
-        let mut ancestors: Vec<HashSet<String>> =
-            current.iter().map(|h| self.walk_ancestors(h)).collect();
+        let mut ancestors: Vec<Vec<u64>> =
+            current.iter().map(|&h| self.walk_ancestors(h)).collect();
         let mut output = Vec::with_capacity(todo.len());
         let mut at = 0;
         while !current.is_empty() {
@@ -378,18 +405,19 @@ impl Graph {
             if let Some(other) = ancestors
                 .iter()
                 .enumerate()
-                .position(|(j, a)| j != at && a.contains(candidate))
+                .position(|(j, a)| j != at && has(a, candidate))
             {
                 at = other;
                 continue;
             }
-            if todo.remove(candidate) {
-                output.push(candidate.to_owned());
+            if std::mem::take(&mut pending[candidate]) {
+                output.push(self.loaded[candidate].clone());
             }
-            let node = &self.nodes[candidate];
-            let below: Vec<&str> = self
-                .steps_below(node)
-                .filter(|r| todo.contains(r) && !current.contains(r))
+            let node = &self.nodes[&self.loaded[candidate]];
+            let below: Vec<usize> = self.below[candidate]
+                .iter()
+                .copied()
+                .filter(|&r| pending[r] && !current.contains(&r))
                 .collect();
             match below.split_first() {
                 None => {
@@ -399,7 +427,7 @@ impl Graph {
                 }
                 Some((&first, _)) if node.normalized.is_empty() && node.meta.down.len() == 1 => {
                     current[at] = first;
-                    ancestors[at].remove(candidate);
+                    ancestors[at][candidate / 64] &= !(1 << (candidate % 64));
                 }
                 Some((&first, rest)) => {
                     current[at] = first;
@@ -413,9 +441,11 @@ impl Graph {
         }
         // (Everything in `todo` lies below one of the heads; anything left over is
         // listed in load order rather than lost.)
-        let mut rest: Vec<&str> = todo.into_iter().collect();
-        rest.sort_by_key(|id| self.rank[*id]);
-        output.extend(rest.into_iter().map(str::to_owned));
+        output.extend(
+            (0..self.loaded.len())
+                .filter(|&i| pending[i])
+                .map(|i| self.loaded[i].clone()),
+        );
         output
     }
 
