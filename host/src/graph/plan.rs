@@ -42,14 +42,16 @@ pub fn plan_upgrade(graph: &Graph, current: &[String], target: &[String]) -> Vec
         .filter(|id| !applied.contains(id))
         .collect();
     // The walk starts from the targets no other target needs (for `heads`, Alembic's
-    // heads that nothing depends on).
+    // heads that nothing depends on): those not below any target, found in one pass.
+    let under: Vec<&String> = target
+        .iter()
+        .filter_map(|t| graph.get(t))
+        .flat_map(|n| n.meta.down.iter().chain(&n.dependencies))
+        .collect();
+    let below_targets = graph.ancestors(&under);
     let walk_from: Vec<String> = target
         .iter()
-        .filter(|t| {
-            !target
-                .iter()
-                .any(|other| other != *t && graph.ancestors(&[other]).contains(*t))
-        })
+        .filter(|t| !below_targets.contains(*t))
         .cloned()
         .collect();
     let mut order = graph.walk_order(&wanted, &walk_from);
