@@ -78,7 +78,8 @@ pub(crate) struct OpState {
     /// PostgreSQL: the current op took a savepoint (an op refused before it reached the
     /// database took none, and has none to roll back to).
     savepoint: bool,
-    /// An op found the database connection gone.
+    /// A statement of this call found the database connection gone (set when the
+    /// transaction is taken back).
     pub connection_lost: bool,
     /// The last error-level line the guest logged (a panic message, a traceback).
     pub last_error_log: Option<String>,
@@ -197,7 +198,12 @@ impl OpState {
     }
 
     /// Takes the transaction back once the guest is done.
+    /// Notes whether any statement of the call (an op, its savepoint, a cursor read or
+    /// close) found the connection gone.
     pub fn take_tx(&mut self) -> Option<Tx> {
+        if self.tx.as_ref().is_some_and(|t| t.lost()) {
+            self.connection_lost = true;
+        }
         self.tx.take()
     }
 
@@ -310,9 +316,6 @@ impl OpState {
                 self.failed_op = Some(format!("{op}: {}", describe(&e)));
                 return Err(e);
             }
-        }
-        if self.tx.as_ref().is_some_and(|t| t.lost()) {
-            self.connection_lost = true;
         }
         match &result {
             Ok(_) => {
