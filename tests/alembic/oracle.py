@@ -18,6 +18,7 @@ import re
 import sqlite3
 import sys
 import tempfile
+import warnings
 
 from alembic import command
 from alembic.config import Config
@@ -81,12 +82,14 @@ def version_rows(db, table="alembic_version"):
 
 
 def run_command(cfg, argv):
-    """Runs one command; returns (ok, printed text)."""
+    """Runs one command; returns (ok, printed text, warnings)."""
     name, args = argv[0], argv[1:]
     out = io.StringIO()
     cfg.stdout = out
+    caught = []
     try:
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             if name == "upgrade":
                 command.upgrade(cfg, args[0])
             elif name == "downgrade":
@@ -102,8 +105,8 @@ def run_command(cfg, argv):
             else:
                 raise SystemExit(f"unknown command {name}")
     except Exception as e:  # noqa: BLE001 - any refusal counts
-        return False, f"{type(e).__name__}: {e}"
-    return True, out.getvalue()
+        return False, f"{type(e).__name__}: {e}", [str(w.message) for w in caught]
+    return True, out.getvalue(), [str(w.message) for w in caught]
 
 
 def printed_ids(name, text):
@@ -138,7 +141,7 @@ def run_case(case):
                 steps.append([kind, step.up_revision_id])
 
             cfg.attributes["on_version_apply"] = on_apply
-            ok, text = run_command(cfg, argv)
+            ok, text, warned = run_command(cfg, argv)
             results.append(
                 {
                     "ok": ok,
@@ -146,6 +149,8 @@ def run_case(case):
                     "lines": printed_ids(argv[0], text) if ok else [],
                     "versions": version_rows(db),
                     "error": None if ok else text,
+                    # Alembic guesses where Retort refuses on purpose (docs/graph.md).
+                    "ambiguous": any("is ambiguous" in w for w in warned),
                 }
             )
         return results

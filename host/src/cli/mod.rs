@@ -159,14 +159,16 @@ pub enum Command {
         #[arg(long)]
         no_transaction: bool,
     },
-    /// Apply revisions up to REV: head, heads, an id or prefix, +N (with --sql, FROM:TO).
+    /// Apply revisions up to REV: head, heads, an id or prefix, +N, REV-N, BRANCH@head,
+    /// ... (docs/graph.md lists every form; with --sql, FROM:TO).
     Upgrade {
-        #[arg(default_value = "head")]
+        #[arg(default_value = "head", allow_hyphen_values = true)]
         revision: String,
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Revert revisions down to REV: base, an id or prefix, -N (with --sql, FROM:TO).
+    /// Revert revisions down to REV: base, an id or prefix, -N, REV+N, BRANCH@-N, ...
+    /// (docs/graph.md lists every form; with --sql, FROM:TO).
     Downgrade {
         #[arg(allow_hyphen_values = true)]
         revision: String,
@@ -205,8 +207,11 @@ pub enum Command {
         #[arg(short, long)]
         verbose: bool,
     },
-    /// One revision's metadata.
-    Show { revision: String },
+    /// The metadata of each revision a spec names (`heads`, `current`, BRANCH@head, ...).
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        revision: String,
+    },
     /// Report applied revisions whose component changed or disappeared (exit 1), or with
     /// --sum, files that differ from the sum file (no database needed).
     Verify {
@@ -219,7 +224,7 @@ pub enum Command {
     Inspect { target: String },
     /// Set the version table to REV... without running any revision.
     Stamp {
-        #[arg(required = true)]
+        #[arg(required = true, allow_hyphen_values = true)]
         revisions: Vec<String>,
         /// Delete every row first, even ones naming unknown revisions.
         #[arg(long)]
@@ -461,7 +466,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             resolve_dependencies,
         } => heads(&ctx, verbose, resolve_dependencies),
         Command::Branches { verbose } => branches(&ctx, verbose),
-        Command::Show { revision } => show(&ctx, &revision),
+        Command::Show { revision } => show(&ctx, &revision).await,
         Command::Current {
             check_heads,
             verbose,
@@ -646,27 +651,47 @@ fn branches(ctx: &Ctx, verbose: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `show`: one revision's metadata.
-fn show(ctx: &Ctx, spec: &str) -> Result<(), Failure> {
+/// `show`: the metadata of each revision a spec names (as Alembic's `show`: `heads`
+/// shows every head, `current` the database's rows, `base` nothing).
+async fn show(ctx: &Ctx, spec: &str) -> Result<(), Failure> {
     let project = ctx.project()?;
     let graph = project.graph();
-    let id = graph.lookup(spec)?;
-    let rev = &project.history().revisions[id];
-    let report = json!({
-        "metadata": rev.meta,
-        "path": rev.path,
-        "sha256": rev.sha256,
-        "size": rev.size,
-        "head": graph.heads().contains(&id),
-        "branches": graph.labels_of(id),
-        "children": graph.get(id).map(|n| &n.children),
-    });
-    ctx.out.either(&report, || {
-        ctx.out.say(output::describe(
-            graph,
-            rev,
-            &output::history_line(graph, &rev.meta),
-        ))
+    let current = if spec == "current" {
+        let db = ctx.connect(&project).await?;
+        let heads = db.current().await;
+        db.close().await;
+        heads.map_err(failure)?
+    } else {
+        Vec::new()
+    };
+    let nodes = graph
+        .show_revisions(spec, &current)
+        .map_err(|e| failure(MigrateError::from(e).into()))?;
+    let reports: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            let id = n.meta.id.as_str();
+            let rev = &project.history().revisions[id];
+            json!({
+                "metadata": rev.meta,
+                "path": rev.path,
+                "sha256": rev.sha256,
+                "size": rev.size,
+                "head": n.children.is_empty(),
+                "branches": graph.labels_of(id),
+                "children": n.children,
+            })
+        })
+        .collect();
+    ctx.out.either(&reports, || {
+        for n in &nodes {
+            let rev = &project.history().revisions[&n.meta.id];
+            ctx.out.say(output::describe(
+                graph,
+                rev,
+                &output::history_line(graph, &rev.meta),
+            ));
+        }
     })?;
     Ok(())
 }

@@ -71,21 +71,25 @@ pub enum GraphError {
         ids: Vec<String>,
     },
     /// A spec that matches no revision or label.
-    #[error("no revision or branch matches {spec:?}; `retort history` lists them")]
+    #[error(
+        "Can't locate revision identified by '{spec}'{}; `retort history` lists the revisions",
+        if .spec.len() < 4 { " (a partial id needs at least four characters)" } else { "" }
+    )]
     Unknown {
         /// The spec as given.
         spec: String,
     },
     /// A `BRANCH@...` spec whose branch does not exist.
     #[error(
-        "no branch labelled {label:?}; `retort branches` and `retort heads --verbose` show them"
+        "Can't locate revision identified by '{label}': no such branch; `retort branches` and \
+         `retort heads --verbose` show them"
     )]
     UnknownBranch {
         /// The branch label.
         label: String,
     },
     /// A prefix that matches several revisions.
-    #[error("{spec:?} matches several revisions: {}", .candidates.join(", "))]
+    #[error("Multiple revisions start with '{spec}': {}", .candidates.join(", "))]
     Ambiguous {
         /// The spec as given.
         spec: String,
@@ -94,27 +98,92 @@ pub enum GraphError {
     },
     /// `head` where there are several heads.
     #[error(
-        "{what} has several heads ({}): name one, use `heads` for all of them, or `BRANCH@head` \
-         (see `retort heads`)",
+        "Multiple head revisions are present for given argument '{what}' ({}): name one, use \
+         `heads` for all of them, or `BRANCH@head` (see `retort heads`)",
         .heads.join(", ")
     )]
     MultipleHeads {
-        /// What has several heads (the history, or a branch).
+        /// The argument (`head`, `BRANCH@head`, ...).
         what: String,
         /// The heads.
         heads: Vec<String>,
     },
     /// A relative move (`+N`, `-N`) that goes past the end.
-    #[error("cannot move {steps} step(s) {direction} from {from}: {reason}")]
+    #[error(
+        "Relative revision {relative} didn't produce {steps} migrations: the history (or the \
+         database) does not reach that far"
+    )]
     Relative {
+        /// The count as written (`-2`, `+1`).
+        relative: String,
         /// How many steps were asked for.
-        steps: usize,
-        /// `up` or `down`.
-        direction: &'static str,
-        /// Where the move starts.
+        steps: u64,
+    },
+    /// A relative move from a named revision that goes past the end.
+    #[error("Walked too far: {spec} goes past the end of the history")]
+    WalkedTooFar {
+        /// The spec as given.
+        spec: String,
+    },
+    /// A relative move through a branch point or merge.
+    #[error(
+        "Ambiguous walk: from {from} the history goes on to {}; name a revision or a branch",
+        .to.join(", ")
+    )]
+    AmbiguousWalk {
+        /// Where the walk was.
         from: String,
-        /// Why it cannot be done.
-        reason: String,
+        /// Where it could go.
+        to: Vec<String>,
+    },
+    /// `+N` from several heads.
+    #[error(
+        "Ambiguous upgrade from multiple current revisions: {spec} from {current}; use \
+         BRANCH@+N or name a revision"
+    )]
+    AmbiguousUpgrade {
+        /// The spec as given.
+        spec: String,
+        /// The database's heads.
+        current: String,
+    },
+    /// `-N` from several heads: Alembic warns and counts from the first; Retort refuses.
+    #[error(
+        "downgrade {spec} from multiple heads ({}) is ambiguous: use BRANCH@{spec} or name the \
+         revision to go down to",
+        .heads.join(", ")
+    )]
+    AmbiguousDowngrade {
+        /// The spec as given.
+        spec: String,
+        /// The database's heads.
+        heads: Vec<String>,
+    },
+    /// `BRANCH@-N` (or a revision standing for its branch) where the branch's place
+    /// in the database is not one revision.
+    #[error(
+        "cannot tell where branch '{label}' stands: the database holds {} on it",
+        if .found.is_empty() { "nothing".to_owned() } else { .found.join(", ") }
+    )]
+    BranchPosition {
+        /// The branch label (or revision).
+        label: String,
+        /// What was found.
+        found: Vec<String>,
+    },
+    /// A spec that resolves to base or past the end where a revision is needed.
+    #[error("{spec} does not name a revision here (it walks to base or past the end)")]
+    NotARevision {
+        /// The spec as given.
+        spec: String,
+    },
+    /// Targets where one is below another.
+    #[error("Requested revision {id} overlaps with other requested revisions {}", .others.join(", "))]
+    Overlap {
+        /// The revision.
+        id: String,
+        /// The targets it reaches.
+        others: Vec<String>,
     },
     /// The database is at a revision this history does not have.
     #[error("the database is at {current}, which is not a revision in this history")]
@@ -122,16 +191,19 @@ pub enum GraphError {
         /// The database's heads.
         current: String,
     },
-    /// A downgrade target that is not applied.
-    #[error("{target} is not applied (the database is at {}); use upgrade", at(.current))]
-    NotApplied {
-        /// The revision asked for.
+    /// A downgrade target with nothing applied above it.
+    #[error(
+        "Destination {target} is not a valid downgrade target from current head(s) ({current}): \
+         nothing applied follows it"
+    )]
+    NotDowngradeTarget {
+        /// The spec as given.
         target: String,
         /// The database's heads.
-        current: Vec<String>,
+        current: String,
     },
     /// A revision that is not on the branch a spec names.
-    #[error("revision {id} is not on branch {label:?}")]
+    #[error("Revision {id} is not a member of branch '{label}'")]
     NotOnBranch {
         /// The revision's id.
         id: String,
@@ -140,13 +212,22 @@ pub enum GraphError {
     },
     /// A range whose start is not an ancestor of its end.
     #[error(
-        "{start} is not an ancestor of {end}: a range goes from an older revision to a newer one"
+        "Requested range {start}:{end} does not refer to ancestor/descendant revisions along \
+         the same branch"
     )]
     BadRange {
         /// The range start.
         start: String,
         /// The range end.
         end: String,
+    },
+    /// A stamp Alembic's version-table bookkeeping cannot make.
+    #[error("cannot stamp {specs}: {reason}")]
+    Stamp {
+        /// The specs as given.
+        specs: String,
+        /// Why.
+        reason: String,
     },
     /// `--head` names a revision that is not a head (without `--splice`).
     #[error("{id} is not a head; pass --splice to start a branch from it")]
@@ -162,14 +243,6 @@ pub enum GraphError {
     },
 }
 
-fn at(current: &[String]) -> String {
-    if current.is_empty() {
-        "base".into()
-    } else {
-        current.join(", ")
-    }
-}
-
 /// One revision's place in the graph.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -183,6 +256,8 @@ pub struct Node {
     /// with the down revisions, what the walk steps to (Alembic's normalized
     /// dependencies).
     normalized: Vec<String>,
+    /// Its branch labels, declared or inherited (Alembic's `branch_labels`).
+    labels: BTreeSet<String>,
 }
 
 /// A validated, acyclic revision graph.
@@ -217,6 +292,7 @@ impl Graph {
                 children: Vec::new(),
                 dependencies: Vec::new(),
                 normalized: Vec::new(),
+                labels: BTreeSet::new(),
             };
             if nodes.insert(id.clone(), node).is_some() {
                 return Err(GraphError::DuplicateId { id });
@@ -301,6 +377,7 @@ impl Graph {
             dependents,
         };
         graph.normalize_dependencies();
+        graph.spread_labels();
         graph.below = graph
             .loaded
             .iter()
@@ -345,6 +422,59 @@ impl Graph {
         }
         for (id, deps) in normalized {
             self.nodes.get_mut(&id).expect("exists").normalized = deps;
+        }
+    }
+
+    /// Gives each revision the branch labels that cover it, by Alembic's rule (its
+    /// `_add_branches`): a label covers the revision that declares it and everything
+    /// above it; and when the line above it runs straight to one tip, it also covers
+    /// the revisions below it down to (not including) the nearest branch point —
+    /// counting dependents — or merge.
+    fn spread_labels(&mut self) {
+        let mut spread: Vec<(String, Vec<String>)> = Vec::new();
+        for (id, node) in &self.nodes {
+            if node.meta.branch_labels.is_empty() {
+                continue;
+            }
+            let mut covered: Vec<String> =
+                self.down_descendants(&[id.as_str()]).into_iter().collect();
+            // Alembic walks down from the last revision its search above found; that
+            // walk passes the labelled revision only when the line above is straight.
+            let mut tip = id.as_str();
+            let straight = loop {
+                match self.nodes[tip].children.as_slice() {
+                    [] => break true,
+                    [one] if self.nodes[one].meta.down.len() == 1 => tip = one,
+                    _ => break false,
+                }
+            };
+            if straight {
+                let mut at = tip;
+                loop {
+                    let node = &self.nodes[at];
+                    let mut next: BTreeSet<&String> = node.children.iter().collect();
+                    next.extend(self.dependents.get(at).into_iter().flatten());
+                    if next.len() > 1 || node.meta.down.len() > 1 {
+                        break;
+                    }
+                    covered.push(at.to_owned());
+                    match node.meta.down.first() {
+                        Some(down) => at = down,
+                        None => break,
+                    }
+                }
+            }
+            spread.push((id.clone(), covered));
+        }
+        for (id, covered) in spread {
+            let labels = self.nodes[&id].meta.branch_labels.clone();
+            for c in covered {
+                self.nodes
+                    .get_mut(&c)
+                    .expect("exists")
+                    .labels
+                    .extend(labels.iter().cloned());
+            }
         }
     }
 
@@ -464,10 +594,6 @@ impl Graph {
         self.nodes.get(id)
     }
 
-    fn node(&self, id: &str) -> &Node {
-        &self.nodes[id]
-    }
-
     /// Revisions in topological order, parents first.
     pub fn ordered(&self) -> impl DoubleEndedIterator<Item = &Node> {
         self.order.iter().map(|id| &self.nodes[id])
@@ -521,35 +647,19 @@ impl Graph {
 
     /// Every label that applies to a revision (declared on it or inherited).
     pub fn labels_of(&self, id: &str) -> Vec<&str> {
-        self.labels
-            .keys()
-            .filter(|l| self.branch_members(l).contains(id))
-            .map(String::as_str)
-            .collect()
+        self.nodes
+            .get(id)
+            .map(|n| n.labels.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
-    /// A full id, a unique prefix of one, or a branch label (its declaring revision).
+    /// A full id, a branch label (its declaring revision) or a unique prefix of at
+    /// least four characters, as Alembic resolves one revision.
     pub fn lookup(&self, spec: &str) -> Result<&str, GraphError> {
-        if let Some((id, _)) = self.nodes.get_key_value(spec) {
-            return Ok(id);
-        }
-        if let Some(id) = self.labels.get(spec) {
-            return Ok(id);
-        }
-        let candidates: Vec<&String> = self
-            .nodes
-            .range(spec.to_owned()..)
-            .take_while(|(id, _)| id.starts_with(spec))
-            .map(|(id, _)| id)
-            .collect();
-        match candidates.as_slice() {
-            [] => Err(GraphError::Unknown { spec: spec.into() }),
-            [one] => Ok(one),
-            many => Err(GraphError::Ambiguous {
-                spec: spec.into(),
-                candidates: many.iter().map(|s| s.to_string()).collect(),
-            }),
-        }
+        let id = self
+            .revision_for_ident(Some(spec), None)?
+            .ok_or_else(|| GraphError::Unknown { spec: spec.into() })?;
+        Ok(self.nodes.get_key_value(&id).expect("resolved").0)
     }
 
     /// `ids` and everything they need: down revisions and dependencies, transitively.
@@ -560,6 +670,11 @@ impl Graph {
     /// `ids` and their down revisions, transitively (dependencies not followed).
     pub fn down_ancestors<S: AsRef<str>>(&self, ids: &[S]) -> BTreeSet<String> {
         self.walk(ids, |n| n.meta.down.iter())
+    }
+
+    /// `ids` and the revisions that follow them, transitively (dependents not followed).
+    pub fn down_descendants<S: AsRef<str>>(&self, ids: &[S]) -> BTreeSet<String> {
+        self.walk(ids, |n| n.children.iter())
     }
 
     /// `ids` and every revision that follows or depends on them, transitively.
@@ -591,23 +706,11 @@ impl Graph {
 
     /// The revisions a branch label covers (see the module docs).
     pub fn branch_members(&self, label: &str) -> BTreeSet<String> {
-        let Some(root) = self.labels.get(label) else {
-            return BTreeSet::new();
-        };
-        let mut members = self.walk(&[root], |n| n.children.iter());
-        let mut at = root.as_str();
-        loop {
-            let node = self.node(at);
-            let [parent] = node.meta.down.as_slice() else {
-                break;
-            };
-            if self.node(parent).children.len() > 1 {
-                break;
-            }
-            members.insert(parent.clone());
-            at = parent;
-        }
-        members
+        self.nodes
+            .values()
+            .filter(|n| n.labels.contains(label))
+            .map(|n| n.meta.id.clone())
+            .collect()
     }
 
     /// Checks that every id the database records is a revision here.
@@ -616,74 +719,6 @@ impl Graph {
             Some(c) => Err(GraphError::UnknownCurrent { current: c.clone() }),
             None => Ok(()),
         }
-    }
-
-    /// The revisions from `start` to `end` inclusive (`None`: base / the heads), newest
-    /// first, for `history -r START:END`.
-    /// What `history -r START:END` lists, newest first (every revision without a
-    /// range). `current` is the database's heads, for `current` on either side.
-    pub fn history_range(
-        &self,
-        range: Option<&str>,
-        current: &[String],
-    ) -> Result<Vec<&Node>, GraphError> {
-        let Some(range) = range else {
-            return Ok(self.ordered().rev().collect());
-        };
-        let syntax = |reason: &str| GraphError::RangeSyntax {
-            reason: reason.to_owned(),
-        };
-        let (start, end) = range
-            .split_once(':')
-            .ok_or_else(|| syntax("a range is START:END, e.g. base:head or ae10:"))?;
-        let start = match start {
-            "" | "base" => None,
-            "current" => match current {
-                [one] => Some(one.as_str()),
-                [] => None,
-                _ => return Err(syntax("the database has several heads; name one as START")),
-            },
-            s => Some(self.lookup(s)?),
-        };
-        let end = match end {
-            "" | "heads" => None,
-            "current" => Some(current.to_vec()),
-            e => Some(self.upgrade_target(e, &[])?),
-        };
-        self.range(start, end.as_deref())
-    }
-
-    /// The revisions from `start` (included; `None`: base) up to `end` (`None`: the
-    /// heads), newest first; refused when `start` is not below `end`.
-    pub fn range(
-        &self,
-        start: Option<&str>,
-        end: Option<&[String]>,
-    ) -> Result<Vec<&Node>, GraphError> {
-        let upper = match end {
-            Some(ends) => self.down_ancestors(ends),
-            None => self.nodes.keys().cloned().collect(),
-        };
-        let lower = match start {
-            Some(s) => {
-                let below = self.walk(&[s], |n| n.children.iter());
-                if let Some(ends) = end
-                    && !ends.iter().any(|e| below.contains(e))
-                {
-                    return Err(GraphError::BadRange {
-                        start: s.to_owned(),
-                        end: ends.join(", "),
-                    });
-                }
-                below
-            }
-            None => self.nodes.keys().cloned().collect(),
-        };
-        Ok(self
-            .ordered()
-            .rev()
-            .filter(|n| upper.contains(&n.meta.id) && lower.contains(&n.meta.id))
-            .collect())
     }
 }
 

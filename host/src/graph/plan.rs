@@ -33,7 +33,8 @@ pub struct Step {
 }
 
 /// Upward: every revision the targets need that is not applied yet, in the reverse of
-/// Alembic's walk down from the targets ([`Graph::walk_order`]).
+/// Alembic's walk down from the targets ([`Graph::walk_order`]); the targets come from
+/// [`Graph::upgrade_target`].
 pub fn plan_upgrade(graph: &Graph, current: &[String], target: &[String]) -> Vec<Step> {
     let applied = graph.ancestors(current);
     let wanted: BTreeSet<String> = graph
@@ -41,20 +42,7 @@ pub fn plan_upgrade(graph: &Graph, current: &[String], target: &[String]) -> Vec
         .into_iter()
         .filter(|id| !applied.contains(id))
         .collect();
-    // The walk starts from the targets no other target needs (for `heads`, Alembic's
-    // heads that nothing depends on): those not below any target, found in one pass.
-    let under: Vec<&String> = target
-        .iter()
-        .filter_map(|t| graph.get(t))
-        .flat_map(|n| n.meta.down.iter().chain(&n.dependencies))
-        .collect();
-    let below_targets = graph.ancestors(&under);
-    let walk_from: Vec<String> = target
-        .iter()
-        .filter(|t| !below_targets.contains(*t))
-        .cloned()
-        .collect();
-    let mut order = graph.walk_order(&wanted, &walk_from);
+    let mut order = graph.walk_order(&wanted, target);
     order.reverse();
     steps(order, Direction::Up)
 }
