@@ -4,7 +4,7 @@ The differential tests (tests/cli/alembic.rs) feed the same histories to `retort
 compare. Input on stdin: {"cases": [{"revisions": [...], "commands": [[...], ...]}]},
 each revision {"id", "down": [...], "depends_on": [...], "branch_labels": [...]} in the
 order their files load (Alembic sorts file names; so does Retort). Each case gets a new
-SQLite database; its commands run one after another on it. For each command the output
+SQLite database; its commands run one after another on it (`["reset"]` deletes it). For each command the output
 holds: "ok" (false when Alembic refused), "steps" (["up"|"down"|"stamp", revision] in the
 order applied), "lines" (revision ids printed by history/heads/show, in order) and
 "versions" (the version table afterwards, sorted).
@@ -134,6 +134,13 @@ def run_case(case):
         cfg.set_main_option("sqlalchemy.url", f"sqlite:///{db}")
         results = []
         for argv in case["commands"]:
+            if argv == ["reset"]:
+                # A fresh database, for the next group of commands.
+                if os.path.exists(db):
+                    os.remove(db)
+                results.append({"ok": True, "steps": [], "lines": [], "versions": [],
+                                "error": None, "ambiguous": False})
+                continue
             steps = []
 
             def on_apply(ctx, step, heads, run_args):

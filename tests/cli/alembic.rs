@@ -41,6 +41,16 @@ fn alembic_test_suite_histories_agree() {
     differential(&["--fixtures", fixtures.to_str().unwrap(), "--keep-going"]);
 }
 
+/// Every revision graph of Alembic's own tests/test_revision.py and
+/// tests/test_version_traversal.py (tests/alembic/suite.json, written by
+/// tests/alembic/extract_suite.py), each with targets of every form from base, from the
+/// heads and from each revision, history ranges, stamps and show.
+#[test]
+fn alembic_own_test_graphs_agree() {
+    let suite = workspace().join("tests/alembic/suite.json");
+    differential(&["--fixtures", suite.to_str().unwrap(), "--keep-going"]);
+}
+
 /// 500 random histories (branches, merges of 2–3 parents, several bases, `depends_on`
 /// across branches and on labels, branch labels) with random commands and targets of
 /// every form, seeded: a disagreement prints the seed's case and the commands.

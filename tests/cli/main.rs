@@ -90,7 +90,7 @@ fn blog_upgrades_to_head_and_back_to_base() {
         ["13"]
     );
     // Every log row carries the component's SHA-256.
-    let show = p.json(&["show", HEAD]);
+    let show = &p.json(&["show", HEAD])[0];
     assert_eq!(
         db.rows(&format!(
             "SELECT sha256 FROM retort_log WHERE revision = '{HEAD}'"
@@ -133,7 +133,10 @@ fn relative_targets_step_through_the_history() {
     p.ok(&["downgrade", "-1"]);
     assert_eq!(p.db().heads(), [CREATE_USERS]);
     let err = p.fails(&["downgrade", "-2"], 1);
-    assert!(err.contains("only 1 step(s) down to base"), "{err}");
+    assert!(
+        err.contains("Relative revision -2 didn't produce 2 migrations"),
+        "{err}"
+    );
     // A unique prefix is enough.
     p.ok(&["upgrade", &HEAD[..6]]);
     assert_eq!(p.db().heads(), [HEAD]);
@@ -172,7 +175,7 @@ fn read_commands_need_no_compilation() {
     assert_eq!(history[0]["down"][0], "1ab7ac228c1c");
     assert_eq!(p.json(&["heads"])[0]["revision"], HEAD);
     assert_eq!(p.json(&["current"]), serde_json::json!([]));
-    let show = p.json(&["show", SPLIT_NAME]);
+    let show = &p.json(&["show", SPLIT_NAME])[0];
     assert_eq!(
         show["metadata"]["message"],
         "split full_name into first and last name"
@@ -384,7 +387,7 @@ fn pack_makes_any_component_a_revision() {
         "--branch-label",
         "wat",
     ]);
-    let show = p.json(&["show", "wat001"]);
+    let show = &p.json(&["show", "wat001"])[0];
     assert_eq!(show["metadata"]["message"], "made from WAT");
     assert_eq!(show["metadata"]["branch_labels"][0], "wat");
     p.ok(&["upgrade", "head"]);
@@ -432,12 +435,12 @@ fn bad_inputs_give_clear_errors() {
     let p = Project::with_components(blog_components());
     let err = p.fails(&["upgrade", "nope"], 1);
     assert!(
-        err.contains("no revision or branch matches \"nope\""),
+        err.contains("Can't locate revision identified by 'nope'"),
         "{err}"
     );
     let err = p.fails(&["show", "zzz"], 1);
     assert!(
-        err.contains("no revision or branch matches \"zzz\""),
+        err.contains("Can't locate revision identified by 'zzz'"),
         "{err}"
     );
 
@@ -654,7 +657,7 @@ fn branches_merge_in_the_ledger_as_in_alembic() {
     // -1 with two heads is refused, naming them.
     let err = p.fails(&["downgrade", "-1"], 1);
     assert!(
-        err.contains("from c, d") && err.contains("several heads"),
+        err.contains("from multiple heads (c, d) is ambiguous"),
         "{err}"
     );
     // The merge replaces both rows.
@@ -721,10 +724,13 @@ fn labels_dependencies_and_dry_runs() {
         "{history}"
     );
     let err = p.fails(&["upgrade", "nobranch@head"], 1);
-    assert!(err.contains("no branch labelled \"nobranch\""), "{err}");
+    assert!(
+        err.contains("Can't locate revision identified by 'nobranch'"),
+        "{err}"
+    );
     let err = p.fails(&["upgrade", "head"], 1);
     assert!(
-        err.contains("the history has several heads (n2, s2)"),
+        err.contains("Multiple head revisions are present for given argument 'head' (n2, s2)"),
         "{err}"
     );
     assert!(err.contains("BRANCH@head"), "{err}");
@@ -846,19 +852,15 @@ fn revision_and_merge_follow_heads_branches_and_labels() {
         "--branch-label",
         "feat",
     ]);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("branch label \"feat\" is declared by both")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Branch name 'feat' in revision"));
     assert!(
         run(&["merge", "heads", "-m", "merge them", "--rev-id", "mm"])
             .status
             .success()
     );
-    assert!(
-        front("mm").contains("down = [\"r2\", \"r3\"]"),
-        "{}",
-        front("mm")
-    );
+    // As Alembic's `merge heads`: `heads` are the heads nothing depends on, and r3
+    // depends on r2 (Alembic 1.20.1 writes down_revision = 'r3' here too).
+    assert!(front("mm").contains("down = [\"r3\"]"), "{}", front("mm"));
 }
 
 #[test]

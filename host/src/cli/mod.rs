@@ -162,7 +162,7 @@ pub enum Command {
     /// Apply revisions up to REV: head, heads, an id or prefix, +N, REV-N, BRANCH@head,
     /// ... (docs/graph.md lists every form; with --sql, FROM:TO).
     Upgrade {
-        #[arg(default_value = "head", allow_hyphen_values = true)]
+        #[arg(default_value = "head", allow_negative_numbers = true)]
         revision: String,
         #[command(flatten)]
         run: RunArgs,
@@ -209,7 +209,7 @@ pub enum Command {
     },
     /// The metadata of each revision a spec names (`heads`, `current`, BRANCH@head, ...).
     Show {
-        #[arg(allow_hyphen_values = true)]
+        #[arg(allow_negative_numbers = true)]
         revision: String,
     },
     /// Report applied revisions whose component changed or disappeared (exit 1), or with
@@ -224,7 +224,7 @@ pub enum Command {
     Inspect { target: String },
     /// Set the version table to REV... without running any revision.
     Stamp {
-        #[arg(required = true, allow_hyphen_values = true)]
+        #[arg(required = true, allow_negative_numbers = true)]
         revisions: Vec<String>,
         /// Delete every row first, even ones naming unknown revisions.
         #[arg(long)]

@@ -6,9 +6,11 @@
 //! order (component file names), checked against real Alembic by tests/alembic/.
 //!
 //! Branch labels: a label names the revision that declares it and every revision that
-//! descends from it, plus its ancestors up to (not including) the nearest branch point —
-//! Alembic's rule. A `depends_on` entry may name a label: it resolves to the revision
-//! that declares the label.
+//! descends from it and, when the line above it runs straight to one tip, its ancestors
+//! down to (not including) the nearest branch point or merge — Alembic's rule
+//! ([`Graph::labels_of`]). A `depends_on` entry may name a label: it resolves to the
+//! revision that declares the label. Revision arguments are read as Alembic reads them
+//! (`spec.rs`, docs/graph.md).
 
 mod plan;
 mod spec;
@@ -47,7 +49,7 @@ pub enum GraphError {
         id: String,
     },
     /// Two revisions declare the same branch label.
-    #[error("branch label {label:?} is declared by both {first} and {second}")]
+    #[error("Branch name '{label}' in revision {second} already used by revision {first}")]
     DuplicateLabel {
         /// The branch label.
         label: String,
@@ -64,11 +66,23 @@ pub enum GraphError {
         /// The revision's id.
         id: String,
     },
-    /// The down revisions form a cycle.
-    #[error("the revision graph has a cycle through {}", .ids.join(", "))]
+    /// The down revisions (or, with `dependency`, the down revisions and
+    /// dependencies together) form a cycle.
+    #[error(
+        "{} is detected in revisions ({}): a revision cannot come after itself",
+        match (.dependency, .ids.len()) {
+            (false, 1) => "Self-loop",
+            (false, _) => "Cycle",
+            (true, 1) => "Dependency self-loop",
+            (true, _) => "Dependency cycle",
+        },
+        .ids.join(", ")
+    )]
     Cycle {
-        /// The revisions on the cycle.
+        /// The revisions on the cycle (only those: not what follows it).
         ids: Vec<String>,
+        /// The cycle needs a `depends_on` edge.
+        dependency: bool,
     },
     /// A spec that matches no revision or label.
     #[error(
@@ -362,7 +376,7 @@ impl Graph {
             node.children.sort();
         }
         // Refuses a cycle, naming it.
-        topological(&nodes)?;
+        check_acyclic(&nodes)?;
         let mut loaded = vec![String::new(); rank.len()];
         for (id, &i) in &rank {
             loaded[i] = id.clone();
@@ -722,45 +736,79 @@ impl Graph {
     }
 }
 
-/// Kahn's algorithm with the smallest ready id first; leftover nodes form a cycle.
-fn topological(nodes: &BTreeMap<String, Node>) -> Result<Vec<String>, GraphError> {
-    let mut indegree: HashMap<&str, usize> = nodes
-        .iter()
-        .map(|(id, n)| (id.as_str(), n.meta.down.len() + n.dependencies.len()))
-        .collect();
-    let mut followers: HashMap<&str, Vec<&str>> = HashMap::new();
-    for node in nodes.values() {
-        for parent in node.meta.down.iter().chain(&node.dependencies) {
-            followers
-                .entry(parent.as_str())
-                .or_default()
-                .push(node.meta.id.as_str());
+/// Refuses a cycle, naming the revisions on it in Alembic's words.
+fn check_acyclic(nodes: &BTreeMap<String, Node>) -> Result<(), GraphError> {
+    let all = |n: &Node| n.meta.down.iter().chain(&n.dependencies).cloned().collect();
+    let leftover = kahn(nodes, all);
+    if leftover.is_empty() {
+        return Ok(());
+    }
+    // As Alembic: a cycle of down revisions alone first, else one through dependencies.
+    let downs = |n: &Node| n.meta.down.clone();
+    let down_cycle = kahn(nodes, downs);
+    let (ids, dependency) = if down_cycle.is_empty() {
+        (on_cycle(nodes, &leftover, &all), true)
+    } else {
+        (on_cycle(nodes, &down_cycle, &downs), false)
+    };
+    Err(GraphError::Cycle { ids, dependency })
+}
+
+/// The ids Kahn's algorithm cannot order (empty when there is no cycle), by `edges`
+/// (what each node comes after).
+fn kahn(nodes: &BTreeMap<String, Node>, edges: impl Fn(&Node) -> Vec<String>) -> BTreeSet<String> {
+    let mut indegree: HashMap<&str, usize> = HashMap::new();
+    let mut followers: HashMap<String, Vec<&str>> = HashMap::new();
+    for (id, node) in nodes {
+        let parents = edges(node);
+        indegree.insert(id, parents.len());
+        for parent in parents {
+            followers.entry(parent).or_default().push(id);
         }
     }
-    let mut ready: BTreeSet<&str> = indegree
+    let mut ready: Vec<&str> = indegree
         .iter()
         .filter(|&(_, &d)| d == 0)
         .map(|(&id, _)| id)
         .collect();
-    let mut order = Vec::with_capacity(nodes.len());
-    while let Some(id) = ready.pop_first() {
-        order.push(id.to_owned());
+    while let Some(id) = ready.pop() {
         for &follower in followers.get(id).into_iter().flatten() {
             let d = indegree.get_mut(follower).expect("follower exists");
             *d -= 1;
             if *d == 0 {
-                ready.insert(follower);
+                ready.push(follower);
             }
         }
     }
-    if order.len() < nodes.len() {
-        let mut ids: Vec<String> = indegree
-            .into_iter()
-            .filter(|&(_, d)| d > 0)
-            .map(|(id, _)| id.to_owned())
-            .collect();
-        ids.sort();
-        return Err(GraphError::Cycle { ids });
-    }
-    Ok(order)
+    indegree
+        .into_iter()
+        .filter(|&(_, d)| d > 0)
+        .map(|(id, _)| id.to_owned())
+        .collect()
+}
+
+/// The ids among `leftover` that lie on a cycle (reach themselves by `edges`), sorted;
+/// the rest only follow one.
+fn on_cycle(
+    nodes: &BTreeMap<String, Node>,
+    leftover: &BTreeSet<String>,
+    edges: &dyn Fn(&Node) -> Vec<String>,
+) -> Vec<String> {
+    leftover
+        .iter()
+        .filter(|start| {
+            let mut seen = BTreeSet::new();
+            let mut todo = edges(&nodes[*start]);
+            while let Some(id) = todo.pop() {
+                if &id == *start {
+                    return true;
+                }
+                if leftover.contains(&id) && seen.insert(id.clone()) {
+                    todo.extend(edges(&nodes[&id]));
+                }
+            }
+            false
+        })
+        .cloned()
+        .collect()
 }

@@ -347,13 +347,22 @@ impl Graph {
                 };
                 up.into_iter().map(At::Rev).collect()
             } else {
-                match &at {
+                let down: Vec<At> = match &at {
                     At::Base => Vec::new(),
                     At::Nothing => self.version_heads().into_iter().map(At::Rev).collect(),
-                    At::Rev(id) => match self.nodes[id].meta.down.as_slice() {
-                        [] => vec![At::Base],
-                        down => down.iter().cloned().map(At::Rev).collect(),
-                    },
+                    At::Rev(id) => self.nodes[id]
+                        .meta
+                        .down
+                        .iter()
+                        .cloned()
+                        .map(At::Rev)
+                        .collect(),
+                };
+                // Below a base (or below nothing at all) is base.
+                if down.is_empty() && at != At::Base {
+                    vec![At::Base]
+                } else {
+                    down
                 }
             };
             match next.len() {

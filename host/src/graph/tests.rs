@@ -297,20 +297,27 @@ fn errors_name_what_is_wrong() {
     assert_eq!(
         try_graph(&["a:b", "b:a"]).unwrap_err(),
         GraphError::Cycle {
-            ids: v(&["a", "b"])
+            ids: v(&["a", "b"]),
+            dependency: false
         }
     );
     assert_eq!(
-        try_graph(&["a:", "b:a", "c:b,e", "d:c", "e:d"]).unwrap_err(),
+        try_graph(&["a:", "b:a", "c:b,e", "d:c", "e:d", "f:e"]).unwrap_err(),
         GraphError::Cycle {
-            ids: v(&["c", "d", "e"])
+            ids: v(&["c", "d", "e"]),
+            dependency: false
         }
     );
     assert_eq!(
         try_graph(&["a:|dep=b", "b:|dep=a"]).unwrap_err(),
         GraphError::Cycle {
-            ids: v(&["a", "b"])
+            ids: v(&["a", "b"]),
+            dependency: true
         }
+    );
+    assert_eq!(
+        try_graph(&["a:a"]).unwrap_err().to_string(),
+        "Self-loop is detected in revisions (a): a revision cannot come after itself"
     );
     assert_eq!(
         try_graph(&["a:", "a:"]).unwrap_err(),
