@@ -451,3 +451,43 @@ fn many_revisions_resolve_quickly_enough_to_test() {
     assert_eq!(plan[0].revision, "r00000");
     assert_eq!(down(&g, &["r01999"], "-1000").unwrap().len(), 1000);
 }
+
+/// Issue 14's differences, one by one; each expectation is what Alembic 1.20.1 did on
+/// the same history (the differential tests check the same and more).
+#[test]
+fn alembic_argument_forms() {
+    let g = graph(LINEAR);
+    // `upgrade -2` and `downgrade +2` are relative moves Alembic refuses, not ids.
+    assert_eq!(
+        up(&g, &[], "-2").unwrap_err(),
+        GraphError::Relative {
+            relative: "-2".into(),
+            steps: 2
+        }
+    );
+    assert_eq!(
+        down(&g, &["d4"], "+2").unwrap_err(),
+        GraphError::Relative {
+            relative: "+2".into(),
+            steps: 2
+        }
+    );
+    // REV+N in a downgrade counts from REV, not from the database.
+    assert_eq!(down(&g, &["d4"], "a1+1").unwrap(), ["d4", "c3"]);
+    assert_eq!(up(&g, &[], "heads-1").unwrap(), ["a1", "b2", "c3"]);
+    // An upgrade to an applied revision does nothing.
+    assert_eq!(up(&g, &["b2"], "a1").unwrap(), Vec::<String>::new());
+    let g = graph(TWO_BASES);
+    assert_eq!(up(&g, &[], "shop@heads").unwrap(), ["s1", "s2", "s3"]);
+    let shown: Vec<&str> = g
+        .show_revisions("heads", &[])
+        .unwrap()
+        .iter()
+        .map(|n| n.meta.id.as_str())
+        .collect();
+    assert_eq!(shown, ["n2", "s3"]);
+    // An empty history: nothing to do, nothing to list.
+    let empty = graph(&[]);
+    assert_eq!(up(&empty, &[], "head").unwrap(), Vec::<String>::new());
+    assert!(empty.history_range(None, &[]).unwrap().is_empty());
+}
