@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod autogen;
 pub mod backend;
 pub mod build;
 mod cache;
@@ -47,7 +48,7 @@ mod generated {
         world: "revision",
         imports: { default: async | trappable },
         exports: { default: async },
-        additional_derives: [serde::Serialize, serde::Deserialize],
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
         with: { "retort:migration/op.cursor": crate::ops::Cursor },
     });
 }

@@ -548,6 +548,17 @@ fn pack(ctx: &Ctx, input: &Path, output: &Path, meta: &Metadata) -> Result<(), F
     Ok(())
 }
 
+/// The database's version rows when `needed` (it is opened only then), else none.
+async fn rows_if(ctx: &Ctx, project: &Project, needed: bool) -> Result<Vec<String>, Failure> {
+    if !needed {
+        return Ok(Vec::new());
+    }
+    let db = ctx.connect(project).await?;
+    let heads = db.current().await;
+    db.close().await;
+    heads.map_err(failure)
+}
+
 /// `history`: revisions newest first, with the text graph.
 async fn history(
     ctx: &Ctx,
@@ -557,14 +568,8 @@ async fn history(
 ) -> Result<(), Failure> {
     let project = ctx.project()?;
     let graph = project.graph();
-    let current = if indicate_current || range.is_some_and(|r| r.contains("current")) {
-        let db = ctx.connect(&project).await?;
-        let heads = db.current().await;
-        db.close().await;
-        heads.map_err(failure)?
-    } else {
-        Vec::new()
-    };
+    let needed = indicate_current || range.is_some_and(|r| r.contains("current"));
+    let current = rows_if(ctx, &project, needed).await?;
     let nodes = graph
         .history_range(range, &current)
         .map_err(|e| failure(MigrateError::from(e).into()))?;
@@ -656,14 +661,7 @@ fn branches(ctx: &Ctx, verbose: bool) -> Result<(), Failure> {
 async fn show(ctx: &Ctx, spec: &str) -> Result<(), Failure> {
     let project = ctx.project()?;
     let graph = project.graph();
-    let current = if spec == "current" {
-        let db = ctx.connect(&project).await?;
-        let heads = db.current().await;
-        db.close().await;
-        heads.map_err(failure)?
-    } else {
-        Vec::new()
-    };
+    let current = rows_if(ctx, &project, spec == "current").await?;
     let nodes = graph
         .show_revisions(spec, &current)
         .map_err(|e| failure(MigrateError::from(e).into()))?;
