@@ -20,7 +20,7 @@ use crate::wit::{
 
 /// One call of the `op` interface that reaches the database (`dialect`, `is-offline` and
 /// `log` only read or report, and are not ops).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Op {
     /// A table with its columns and constraints.

@@ -2,3 +2,5 @@
 //! with the schema the history builds, and writing the revision, come next.
 
 pub mod declared;
+pub mod diff;
+pub mod model;
