@@ -65,6 +65,17 @@ pub struct File {
     /// What guest SQL may do (host/src/policy.rs).
     #[serde(default)]
     pub policy: crate::policy::Policy,
+    /// `[autogenerate]`
+    #[serde(default)]
+    pub autogenerate: Autogenerate,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// `[autogenerate]`: the schema the project declares (`retort check`).
+pub struct Autogenerate {
+    /// A file of `CREATE TABLE` and `CREATE INDEX` statements in the project's dialect.
+    pub schema: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -249,6 +260,15 @@ impl Config {
     /// Where revision components are (`[migrations] components`).
     pub fn components_dir(&self) -> PathBuf {
         self.root.join(&self.file.migrations.components)
+    }
+
+    /// The declared schema's file (`[autogenerate] schema`), if the project has one.
+    pub fn schema_file(&self) -> Option<PathBuf> {
+        self.file
+            .autogenerate
+            .schema
+            .as_ref()
+            .map(|f| self.root.join(f))
     }
 
     /// Where `retort build` works (`[build] dir`).

@@ -2,6 +2,7 @@
 
 mod alembic;
 mod attacks;
+mod check;
 mod concurrency;
 mod offline;
 mod polyglot;

@@ -3,7 +3,9 @@
 //! into the ops that would create it ([`Op::CreateTable`], [`Op::CreateIndex`]), so that
 //! what a project declares and what its revisions did are the same kind of data.
 //!
-//! Anything else in the file (a view, a trigger, an `INSERT`) is refused with its line:
+//! A single integer primary key autoincrements, as SQLAlchemy reads a model (so one file
+//! means the same in every dialect). Anything else in the file (a view, a trigger, an
+//! `INSERT`) is refused with its line:
 //! the file describes the schema, and a statement it cannot model would be silently
 //! lost.
 
@@ -271,6 +273,18 @@ fn create_table(
         column.primary_key = true;
         column.nullable = false;
         table.primary_key.clear();
+    }
+    // As SQLAlchemy (and so Alembic) reads a model: a single integer primary key
+    // autoincrements. The file then means the same in every dialect, whether it spells
+    // AUTOINCREMENT, AUTO_INCREMENT, SERIAL or nothing.
+    let mut keys = table.columns.iter_mut().filter(|c| c.primary_key);
+    if let (Some(only), None) = (keys.next(), keys.next())
+        && matches!(
+            only.type_,
+            SqlType::SmallInt | SqlType::Integer | SqlType::BigInt
+        )
+    {
+        only.autoincrement = true;
     }
     Ok(table)
 }

@@ -220,6 +220,14 @@ pub enum Command {
     },
     /// Write the sum file (retort.sum) over the components directory.
     Sum,
+    /// Compare the declared schema (`[autogenerate] schema`) with the schema the history
+    /// builds at its heads, replayed offline (no database): exit 0 when they match, 1
+    /// with the differences (a CI gate, like `alembic check`).
+    Check {
+        /// The dialect to read and replay in (default: the database URL's).
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
+    },
     /// A revision's metadata, digest, size, imports and exports, from an id or a file.
     Inspect { target: String },
     /// Set the version table to REV... without running any revision.
@@ -473,6 +481,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => current(&ctx, check_heads, verbose).await,
         Command::Verify { sum } => verify(&ctx, sum).await,
         Command::Sum => sum(&ctx),
+        Command::Check { dialect } => check(&ctx, dialect).await,
         Command::Inspect { target } => inspect(&ctx, &target),
         Command::Stamp {
             revisions,
@@ -557,6 +566,61 @@ async fn rows_if(ctx: &Ctx, project: &Project, needed: bool) -> Result<Vec<Strin
     let heads = db.current().await;
     db.close().await;
     heads.map_err(failure)
+}
+
+/// `check`: the declared schema against the history at head, offline.
+async fn check(ctx: &Ctx, dialect: Option<Dialect>) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let d = match dialect {
+        Some(d) => d,
+        None => {
+            let url = ctx.config.database_url(ctx.url.as_deref()).map_err(|_| {
+                usage(anyhow::anyhow!(
+                    "check needs --dialect sqlite|postgres|mysql, or a database URL to take it from"
+                ))
+            })?;
+            Dialect::from_url(&url).ok_or_else(|| {
+                usage(anyhow::anyhow!(
+                    "cannot tell the dialect of {url:?}: pass --dialect"
+                ))
+            })?
+        }
+    };
+    let declared = crate::autogen::declared_model(&ctx.config, d).map_err(|e| match e {
+        crate::autogen::AutogenError::NoSchema => usage(e),
+        e => anyhow::Error::new(e).into(),
+    })?;
+    let built = crate::autogen::history_model(&ctx.config, project.history(), d)
+        .await
+        .map_err(anyhow::Error::new)?;
+    let changes = crate::autogen::diff::diff(d, &built, &declared);
+    let rows: Vec<_> = changes
+        .iter()
+        .map(|c| json!({ "op": c.op, "review": c.review }))
+        .collect();
+    ctx.out.either(&rows, || {
+        for c in &changes {
+            match &c.review {
+                Some(why) => ctx.out.say(format!("{}    REVIEW: {why}", c.op)),
+                None => ctx.out.say(c.op.to_string()),
+            }
+        }
+    })?;
+    for sql in &built.untracked {
+        eprintln!(
+            "note: a revision runs SQL the comparison cannot see: {}",
+            sql.lines().next().unwrap_or_default()
+        );
+    }
+    if changes.is_empty() {
+        eprintln!("No changes detected: the declared schema matches the history at head");
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "the declared schema differs from the history at head: {} change(s) listed above, which a new revision must make",
+        changes.len()
+    )
+    .into())
 }
 
 /// `history`: revisions newest first, with the text graph.
