@@ -161,6 +161,11 @@ pub fn diff(d: Dialect, from: &Model, to: &Model) -> Vec<Change> {
     out
 }
 
+/// The items of `new` that `old` lacks.
+fn missing_from<'a, T: PartialEq>(old: &'a [T], new: &'a [T]) -> impl Iterator<Item = &'a T> {
+    new.iter().filter(move |x| !old.contains(x))
+}
+
 /// The changes within one table both schemas have.
 fn table_changes(d: Dialect, from: &Model, to: &Model, name: &str) -> Vec<Change> {
     let (a, b) = (&from.tables[name], &to.tables[name]);
@@ -172,24 +177,9 @@ fn table_changes(d: Dialect, from: &Model, to: &Model, name: &str) -> Vec<Change
             name: name_.clone().unwrap_or_default(),
         })
     };
-    out.extend(
-        a.foreign_keys
-            .iter()
-            .filter(|x| !b.foreign_keys.contains(x))
-            .map(|x| drop(&x.name)),
-    );
-    out.extend(
-        a.unique_constraints
-            .iter()
-            .filter(|x| !b.unique_constraints.contains(x))
-            .map(|x| drop(&x.name)),
-    );
-    out.extend(
-        a.check_constraints
-            .iter()
-            .filter(|x| !b.check_constraints.contains(x))
-            .map(|x| drop(&x.name)),
-    );
+    out.extend(missing_from(&b.foreign_keys, &a.foreign_keys).map(|x| drop(&x.name)));
+    out.extend(missing_from(&b.unique_constraints, &a.unique_constraints).map(|x| drop(&x.name)));
+    out.extend(missing_from(&b.check_constraints, &a.check_constraints).map(|x| drop(&x.name)));
     for index in from.indexes.values().filter(|i| i.table == name) {
         if to.indexes.get(&index.name) != Some(index) {
             out.push(change(Op::DropIndex {
@@ -238,36 +228,29 @@ fn table_changes(d: Dialect, from: &Model, to: &Model, name: &str) -> Vec<Change
             format!("drops column {name}.{} and its data", column.name),
         ));
     }
-    for key in b
-        .foreign_keys
-        .iter()
-        .filter(|x| !a.foreign_keys.contains(x))
-    {
-        out.push(change(Op::CreateForeignKey {
-            table: name.to_owned(),
+    let table = || name.to_owned();
+    out.extend(missing_from(&a.foreign_keys, &b.foreign_keys).map(|key| {
+        change(Op::CreateForeignKey {
+            table: table(),
             key: key.clone(),
-        }));
-    }
-    for uq in b
-        .unique_constraints
-        .iter()
-        .filter(|x| !a.unique_constraints.contains(x))
-    {
-        out.push(change(Op::CreateUniqueConstraint {
-            table: name.to_owned(),
-            constraint: uq.clone(),
-        }));
-    }
-    for ck in b
-        .check_constraints
-        .iter()
-        .filter(|x| !a.check_constraints.contains(x))
-    {
-        out.push(change(Op::CreateCheckConstraint {
-            table: name.to_owned(),
-            constraint: ck.clone(),
-        }));
-    }
+        })
+    }));
+    out.extend(
+        missing_from(&a.unique_constraints, &b.unique_constraints).map(|uq| {
+            change(Op::CreateUniqueConstraint {
+                table: table(),
+                constraint: uq.clone(),
+            })
+        }),
+    );
+    out.extend(
+        missing_from(&a.check_constraints, &b.check_constraints).map(|ck| {
+            change(Op::CreateCheckConstraint {
+                table: table(),
+                constraint: ck.clone(),
+            })
+        }),
+    );
     for index in to.indexes.values().filter(|i| i.table == name) {
         if from.indexes.get(&index.name) != Some(index) {
             out.push(change(Op::CreateIndex {
