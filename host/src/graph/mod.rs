@@ -278,9 +278,6 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub struct Graph {
     nodes: BTreeMap<String, Node>,
-    /// Parents and dependencies first: the reverse of the walk from every head (see
-    /// [`Graph::walk_order`]).
-    order: Vec<String>,
     /// Each revision's place in load order (its file's name among the components').
     rank: HashMap<String, usize>,
     /// Revision ids by load order (the inverse of `rank`).
@@ -383,7 +380,6 @@ impl Graph {
         }
         let mut graph = Graph {
             nodes,
-            order: Vec::new(),
             rank,
             loaded,
             below: Vec::new(),
@@ -402,16 +398,6 @@ impl Graph {
                     .collect()
             })
             .collect();
-        let all: BTreeSet<String> = graph.nodes.keys().cloned().collect();
-        // Alembic walks from the heads nothing depends on (its "real" heads).
-        let heads: Vec<String> = graph
-            .heads_resolving_dependencies()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let mut order = graph.walk_order(&all, &heads);
-        order.reverse();
-        graph.order = order;
         Ok(graph)
     }
 
@@ -606,11 +592,6 @@ impl Graph {
     /// The revision with exactly this id.
     pub fn get(&self, id: &str) -> Option<&Node> {
         self.nodes.get(id)
-    }
-
-    /// Revisions in topological order, parents first.
-    pub fn ordered(&self) -> impl DoubleEndedIterator<Item = &Node> {
-        self.order.iter().map(|id| &self.nodes[id])
     }
 
     /// Revisions no other revision follows, in load order (as Alembic lists them).
