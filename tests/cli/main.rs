@@ -2,6 +2,7 @@
 
 mod alembic;
 mod attacks;
+mod autogen;
 mod check;
 mod concurrency;
 mod offline;

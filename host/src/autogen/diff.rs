@@ -9,6 +9,10 @@
 //! after those pointing. Types compare as the dialect renders them (`INT` and `INTEGER`
 //! are one type), defaults after normalisation (`'a'` and `('a')`, `false` and `0`).
 //! Not yet compared: primary keys and comments (issue 15).
+//!
+//! Renames ([`diff_with`]): a column (or table) that went and one alike that came are
+//! proposed as a rename in the drop's review; given with `--rename`, or taken with
+//! `--renames auto` (marked), they become one rename op that keeps the data.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -150,15 +154,298 @@ pub fn diff(d: Dialect, from: &Model, to: &Model) -> Vec<Change> {
     }
     // Tables that go: those pointing to others first.
     let dropped: BTreeSet<&str> = old.difference(&new).copied().collect();
+    let renamed = table_candidates(d, from, to);
     for name in by_references(&from.tables, &dropped).into_iter().rev() {
+        let mut why = drop_table_review(name);
+        if let Some((_, new)) = renamed.iter().find(|(old, _)| *old == name) {
+            why.push_str(&format!(
+                "; or was it renamed to {new}? pass --rename {name}={new} (or --renames auto)"
+            ));
+        }
         out.push(review(
             Op::DropTable {
                 name: name.to_owned(),
             },
-            format!("drops table {name} and every row in it"),
+            why,
         ));
     }
     out
+}
+
+/// A rename the user states (`--rename`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rename {
+    /// `old=new`: a table.
+    Table {
+        /// Its name in the history.
+        old: String,
+        /// Its declared name.
+        new: String,
+    },
+    /// `table.old=new`: a column of `table` (as the declared schema names the table).
+    Column {
+        /// The table.
+        table: String,
+        /// Its name in the history.
+        old: String,
+        /// Its declared name.
+        new: String,
+    },
+}
+
+impl std::str::FromStr for Rename {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("{s:?} is not a rename: write TABLE.OLD=NEW for a column, OLD=NEW for a table")
+        };
+        let (left, new) = s.split_once('=').ok_or_else(bad)?;
+        let new = new.trim().to_owned();
+        if new.is_empty() || new.contains('.') {
+            return Err(bad());
+        }
+        match left.trim().split_once('.') {
+            Some((table, old)) if !table.is_empty() && !old.is_empty() => Ok(Rename::Column {
+                table: table.to_owned(),
+                old: old.to_owned(),
+                new,
+            }),
+            Some(_) => Err(bad()),
+            None if left.trim().is_empty() => Err(bad()),
+            None => Ok(Rename::Table {
+                old: left.trim().to_owned(),
+                new,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Rename {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rename::Table { old, new } => write!(f, "{old}={new}"),
+            Rename::Column { table, old, new } => write!(f, "{table}.{old}={new}"),
+        }
+    }
+}
+
+/// How the difference treats something that went and something alike that came.
+#[derive(Debug, Clone, Default)]
+pub struct Renames {
+    /// Renames the user states.
+    pub given: Vec<Rename>,
+    /// Also take every unambiguous look-alike as a rename (`--renames auto`), each
+    /// marked for review.
+    pub auto: bool,
+}
+
+/// A stated rename that does not fit the two schemas.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--rename {rename}: {why}")]
+pub struct RenameError {
+    /// The rename.
+    pub rename: Rename,
+    /// What does not fit.
+    pub why: String,
+}
+
+/// Two columns alike but for their names: same type as the dialect writes it, same
+/// nullability, default, key and uniqueness.
+fn alike(d: Dialect, a: &Column, b: &Column) -> bool {
+    rendered(d, a) == rendered(d, b)
+        && a.nullable == b.nullable
+        && a.primary_key == b.primary_key
+        && a.unique == b.unique
+        && a.server_default
+            .as_deref()
+            .map(|e| normalized_default(d, e))
+            == b.server_default
+                .as_deref()
+                .map(|e| normalized_default(d, e))
+}
+
+/// The pairs `(old, new)` where each of `gone` is alike exactly one of `came` and that
+/// one is alike only it.
+fn one_to_one<'a, T>(
+    gone: &[&'a T],
+    came: &[&'a T],
+    same: impl Fn(&T, &T) -> bool,
+) -> Vec<(&'a T, &'a T)> {
+    let mut pairs = Vec::new();
+    for g in gone {
+        let mut matches = came.iter().filter(|c| same(g, c));
+        if let (Some(c), None) = (matches.next(), matches.next())
+            && gone.iter().filter(|o| same(o, c)).count() == 1
+        {
+            pairs.push((*g, *c));
+        }
+    }
+    pairs
+}
+
+/// Tables of `from` missing from `to` whose columns match, one to one, a table of `to`
+/// missing from `from`: `(old, new)` names.
+fn table_candidates<'a>(d: Dialect, from: &'a Model, to: &'a Model) -> Vec<(&'a str, &'a str)> {
+    let gone: Vec<&Table> = from
+        .tables
+        .values()
+        .filter(|t| !to.tables.contains_key(&t.name))
+        .collect();
+    let came: Vec<&Table> = to
+        .tables
+        .values()
+        .filter(|t| !from.tables.contains_key(&t.name))
+        .collect();
+    let same = |a: &Table, b: &Table| {
+        a.columns.len() == b.columns.len()
+            && a.columns
+                .iter()
+                .zip(&b.columns)
+                .all(|(x, y)| x.name == y.name && alike(d, x, y))
+    };
+    one_to_one(&gone, &came, same)
+        .into_iter()
+        .map(|(a, b)| (a.name.as_str(), b.name.as_str()))
+        .collect()
+}
+
+/// Columns of `a` missing from `b` alike, one to one, a column of `b` missing from `a`.
+fn column_candidates<'a>(d: Dialect, a: &'a Table, b: &'a Table) -> Vec<(&'a str, &'a str)> {
+    let gone: Vec<&Column> = a
+        .columns
+        .iter()
+        .filter(|c| !b.columns.iter().any(|n| n.name == c.name))
+        .collect();
+    let came: Vec<&Column> = b
+        .columns
+        .iter()
+        .filter(|c| !a.columns.iter().any(|n| n.name == c.name))
+        .collect();
+    one_to_one(&gone, &came, |x, y| alike(d, x, y))
+        .into_iter()
+        .map(|(x, y)| (x.name.as_str(), y.name.as_str()))
+        .collect()
+}
+
+/// The ops that make `from` into `to`, renaming what `renames` says went and came
+/// under another name (those ops first), then [`diff`]'s ops for the rest.
+pub fn diff_with(
+    d: Dialect,
+    from: &Model,
+    to: &Model,
+    renames: &Renames,
+) -> Result<Vec<Change>, RenameError> {
+    let mut start = from.clone();
+    let mut out = Vec::new();
+    let mut rename = |start: &mut Model, op: Op, why: Option<String>| {
+        start.apply(d, &op).expect("checked before");
+        out.push(Change { op, review: why });
+    };
+    let fail = |r: &Rename, why: String| RenameError {
+        rename: r.clone(),
+        why,
+    };
+    for r in &renames.given {
+        if let Rename::Table { old, new } = r {
+            if !start.tables.contains_key(old) || to.tables.contains_key(old) {
+                return Err(fail(
+                    r,
+                    format!("the history has no table {old} that the declared schema lacks"),
+                ));
+            }
+            if !to.tables.contains_key(new) || start.tables.contains_key(new) {
+                return Err(fail(
+                    r,
+                    format!("the declared schema has no new table {new}"),
+                ));
+            }
+            let op = Op::RenameTable {
+                old_name: old.clone(),
+                new_name: new.clone(),
+            };
+            rename(&mut start, op, None);
+        }
+    }
+    if renames.auto {
+        let found: Vec<(String, String)> = table_candidates(d, &start, to)
+            .into_iter()
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .collect();
+        for (old, new) in found {
+            let why = format!(
+                "renames table {old} to {new} because they have the same columns \
+                 (--renames auto): make sure it is a rename, not a drop and a new table"
+            );
+            let op = Op::RenameTable {
+                old_name: old,
+                new_name: new,
+            };
+            rename(&mut start, op, Some(why));
+        }
+    }
+    for r in &renames.given {
+        if let Rename::Column { table, old, new } = r {
+            let (Some(a), Some(b)) = (start.tables.get(table), to.tables.get(table)) else {
+                return Err(fail(r, format!("both schemas must have table {table}")));
+            };
+            let has = |t: &Table, c: &str| t.columns.iter().any(|x| x.name == c);
+            if !has(a, old) || has(b, old) {
+                return Err(fail(
+                    r,
+                    format!(
+                        "the history has no column {table}.{old} that the declared schema lacks"
+                    ),
+                ));
+            }
+            if !has(b, new) || has(a, new) {
+                return Err(fail(
+                    r,
+                    format!("the declared schema has no new column {table}.{new}"),
+                ));
+            }
+            let op = Op::AlterColumn {
+                table: table.clone(),
+                column: old.clone(),
+                changes: ColumnAlteration {
+                    new_name: Some(new.clone()),
+                    new_type: None,
+                    nullable: None,
+                    server_default: None,
+                },
+            };
+            rename(&mut start, op, None);
+        }
+    }
+    if renames.auto {
+        let mut found = Vec::new();
+        for (name, b) in &to.tables {
+            if let Some(a) = start.tables.get(name) {
+                for (old, new) in column_candidates(d, a, b) {
+                    found.push((name.clone(), old.to_owned(), new.to_owned()));
+                }
+            }
+        }
+        for (table, old, new) in found {
+            let why = format!(
+                "renames column {table}.{old} to {new} because they are alike (--renames \
+                 auto): make sure it is a rename, not a drop and a new column"
+            );
+            let op = Op::AlterColumn {
+                table,
+                column: old,
+                changes: ColumnAlteration {
+                    new_name: Some(new),
+                    new_type: None,
+                    nullable: None,
+                    server_default: None,
+                },
+            };
+            rename(&mut start, op, Some(why));
+        }
+    }
+    out.extend(diff(d, &start, to));
+    Ok(out)
 }
 
 /// The items of `new` that `old` lacks.
@@ -195,17 +482,9 @@ fn table_changes(d: Dialect, from: &Model, to: &Model, name: &str) -> Vec<Change
                     table: name.to_owned(),
                     column: column.clone(),
                 };
-                out.push(if !column.nullable && column.server_default.is_none() {
-                    review(
-                        op,
-                        format!(
-                            "adds NOT NULL column {name}.{} without a default: fails if \
-                             {name} has rows",
-                            column.name
-                        ),
-                    )
-                } else {
-                    change(op)
+                out.push(match add_column_review(name, column) {
+                    Some(why) => review(op, why),
+                    None => change(op),
                 });
             }
             Some(was) => {
@@ -215,17 +494,25 @@ fn table_changes(d: Dialect, from: &Model, to: &Model, name: &str) -> Vec<Change
             }
         }
     }
+    let renamed = column_candidates(d, a, b);
     for column in a
         .columns
         .iter()
         .filter(|c| !b.columns.iter().any(|n| n.name == c.name))
     {
+        let mut why = drop_column_review(name, &column.name);
+        if let Some((_, new)) = renamed.iter().find(|(old, _)| *old == column.name) {
+            why.push_str(&format!(
+                "; or was it renamed to {new}? pass --rename {name}.{}={new} (or --renames auto)",
+                column.name
+            ));
+        }
         out.push(review(
             Op::DropColumn {
                 table: name.to_owned(),
                 column: column.name.clone(),
             },
-            format!("drops column {name}.{} and its data", column.name),
+            why,
         ));
     }
     let table = || name.to_owned();
@@ -261,6 +548,46 @@ fn table_changes(d: Dialect, from: &Model, to: &Model, name: &str) -> Vec<Change
     out
 }
 
+/// Why changing column `was` into `now` needs a person's eye (empty: it does not).
+pub(super) fn alter_reasons(d: Dialect, table: &str, was: &Column, now: &Column) -> Vec<String> {
+    let mut why = Vec::new();
+    if rendered(d, was) != rendered(d, now) && narrows(&was.type_, &now.type_) {
+        why.push(format!(
+            "narrows {table}.{} from {} to {}: longer values fail or are cut",
+            was.name,
+            rendered(d, was),
+            rendered(d, now)
+        ));
+    }
+    if was.nullable && !now.nullable && now.server_default.is_none() {
+        why.push(format!(
+            "makes {table}.{} NOT NULL: fails if a row holds NULL there",
+            was.name
+        ));
+    }
+    why
+}
+
+/// The review of dropping a table.
+pub(super) fn drop_table_review(table: &str) -> String {
+    format!("drops table {table} and every row in it")
+}
+
+/// The review of dropping a column.
+pub(super) fn drop_column_review(table: &str, column: &str) -> String {
+    format!("drops column {table}.{column} and its data")
+}
+
+/// The review of adding a column, if it needs one.
+pub(super) fn add_column_review(table: &str, column: &Column) -> Option<String> {
+    (!column.nullable && column.server_default.is_none() && !column.autoincrement).then(|| {
+        format!(
+            "adds NOT NULL column {table}.{} without a default: fails if {table} has rows",
+            column.name
+        )
+    })
+}
+
 /// The alteration from `was` to `now`, if the two differ once normalised.
 fn column_change(d: Dialect, table: &str, was: &Column, now: &Column) -> Option<Change> {
     let mut changes = ColumnAlteration {
@@ -269,26 +596,11 @@ fn column_change(d: Dialect, table: &str, was: &Column, now: &Column) -> Option<
         nullable: None,
         server_default: None,
     };
-    let mut why = Vec::new();
     if rendered(d, was) != rendered(d, now) {
         changes.new_type = Some(now.type_.clone());
-        if narrows(&was.type_, &now.type_) {
-            why.push(format!(
-                "narrows {table}.{} from {} to {}: longer values fail or are cut",
-                was.name,
-                rendered(d, was),
-                rendered(d, now)
-            ));
-        }
     }
     if was.nullable != now.nullable {
         changes.nullable = Some(now.nullable);
-        if !now.nullable && now.server_default.is_none() {
-            why.push(format!(
-                "makes {table}.{} NOT NULL: fails if a row holds NULL there",
-                was.name
-            ));
-        }
     }
     let default = |c: &Column| {
         c.server_default
@@ -302,6 +614,7 @@ fn column_change(d: Dialect, table: &str, was: &Column, now: &Column) -> Option<
     {
         return None;
     }
+    let why = alter_reasons(d, table, was, now);
     let op = Op::AlterColumn {
         table: table.to_owned(),
         column: was.name.clone(),
@@ -400,6 +713,119 @@ mod tests {
         assert_eq!(reviews.len(), 2, "{reviews:?}");
         assert!(reviews[0].starts_with("narrows users.bio"), "{reviews:?}");
         assert!(reviews[1].starts_with("drops table tags"), "{reviews:?}");
+    }
+
+    #[test]
+    fn the_inverse_undoes_the_difference() {
+        for d in Dialect::ALL {
+            for (x, y) in [(BEFORE, AFTER), (AFTER, BEFORE)] {
+                let (a, b) = (model(d, x), model(d, y));
+                let up = diff(d, &a, &b);
+                let down = crate::autogen::inverse::inverse(d, &a, &up).unwrap();
+                let there = applied(d, &a, &up);
+                let back = applied(d, &there, &down);
+                assert!(diff(d, &back, &a).is_empty(), "{d:?}: {down:#?}");
+                // What the upgrade creates, the downgrade drops, with a review.
+                for c in &up {
+                    if let Op::CreateTable { table } = &c.op {
+                        assert!(down.iter().any(|x| x.op
+                            == Op::DropTable {
+                                name: table.name.clone()
+                            }
+                            && x.review.is_some()));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn look_alikes_are_proposed_given_or_taken_as_renames() {
+        let d = Dialect::Sqlite;
+        let a = model(
+            d,
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, bio TEXT);
+             CREATE TABLE people (id INTEGER PRIMARY KEY, nick TEXT)",
+        );
+        let b = model(
+            d,
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, full_name TEXT NOT NULL, about TEXT);
+             CREATE TABLE persons (id INTEGER PRIMARY KEY, nick TEXT)",
+        );
+        // Unasked: drop + add, the drop's review proposes the rename. bio/about is a
+        // look-alike too; name/full_name is the only NOT NULL pair.
+        let plain = diff(d, &a, &b);
+        let reviews: Vec<&str> = plain.iter().filter_map(|c| c.review.as_deref()).collect();
+        assert!(
+            reviews
+                .iter()
+                .any(|r| r.contains("--rename users.name=full_name")),
+            "{reviews:#?}"
+        );
+        assert!(
+            reviews
+                .iter()
+                .any(|r| r.contains("--rename users.bio=about")),
+            "{reviews:#?}"
+        );
+        assert!(
+            reviews
+                .iter()
+                .any(|r| r.contains("--rename people=persons")),
+            "{reviews:#?}"
+        );
+        // Given: one alter-column rename; the rest as before.
+        let rename = |s: &str| s.parse::<Rename>().unwrap();
+        let given = Renames {
+            given: vec![rename("users.name=full_name"), rename("people=persons")],
+            auto: false,
+        };
+        let up = diff_with(d, &a, &b, &given).unwrap();
+        assert_eq!(
+            up[0].op,
+            Op::RenameTable {
+                old_name: "people".into(),
+                new_name: "persons".into()
+            }
+        );
+        assert!(
+            matches!(&up[1].op, Op::AlterColumn { column, changes, .. } if column == "name" && changes.new_name.as_deref() == Some("full_name"))
+        );
+        assert!(up[..2].iter().all(|c| c.review.is_none()));
+        assert!(
+            !up.iter()
+                .any(|c| matches!(&c.op, Op::DropColumn { column, .. } if column == "name"))
+        );
+        // Auto: every unambiguous look-alike, each marked.
+        let auto = diff_with(
+            d,
+            &a,
+            &b,
+            &Renames {
+                given: vec![],
+                auto: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(auto.len(), 3, "{auto:#?}");
+        assert!(auto.iter().all(|c| {
+            c.review
+                .as_deref()
+                .is_some_and(|r| r.contains("--renames auto"))
+        }));
+        assert!(diff(d, &applied(d, &a, &auto), &b).is_empty());
+        // A rename that does not fit says why.
+        let wrong = Renames {
+            given: vec![rename("users.nope=full_name")],
+            auto: false,
+        };
+        let err = diff_with(d, &a, &b, &wrong).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--rename users.nope=full_name: the history has no column"),
+            "{err}"
+        );
+        assert!("users.=x".parse::<Rename>().is_err() && "a=b.c".parse::<Rename>().is_err());
     }
 
     #[test]

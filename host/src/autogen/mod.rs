@@ -1,11 +1,13 @@
 //! Autogenerate and check (issue 15, in progress): the declared schema ([`declared`])
 //! and the schema the history builds at head ([`history_model`], replayed offline with
-//! no database) as [`model::Model`]s, and their difference as ops ([`diff`]). Writing
-//! the revision from the difference comes next.
+//! no database) as [`model::Model`]s, their difference as ops ([`diff`]), its exact
+//! inverse ([`inverse`]) and both written as a revision's source ([`write`]).
 
 pub mod declared;
 pub mod diff;
+pub mod inverse;
 pub mod model;
+pub mod write;
 
 use std::path::PathBuf;
 

@@ -67,6 +67,14 @@ pub enum BuildError {
         /// The id.
         id: String,
     },
+    /// A template autogenerate cannot write ops into.
+    #[error("{path} has no {missing} placeholder: autogenerate writes the ops there")]
+    Template {
+        /// The template.
+        path: PathBuf,
+        /// The placeholder.
+        missing: &'static str,
+    },
     /// Two sources with one id.
     #[error("revision {id} is defined twice: {first} and {second}")]
     DuplicateId {
@@ -197,7 +205,19 @@ impl Lang {
         }
     }
 
-    /// The built-in scaffold (`{message}` and `{front_matter}` are filled in).
+    /// What the scaffold's `{upgrade}` and `{downgrade}` become when no ops are
+    /// generated: an example, commented out.
+    pub fn example(self) -> [&'static str; 2] {
+        match self {
+            Lang::Rust => toolchain::rust::EXAMPLE,
+            Lang::Python => toolchain::python::EXAMPLE,
+            Lang::Js => toolchain::js::EXAMPLE,
+            Lang::C => toolchain::c::EXAMPLE,
+        }
+    }
+
+    /// The built-in scaffold (`{message}`, `{front_matter}`, `{upgrade}` and
+    /// `{downgrade}` are filled in).
     pub fn template(self) -> &'static str {
         match self {
             Lang::Rust => toolchain::rust::TEMPLATE,
@@ -533,6 +553,32 @@ pub struct NewRevision {
     pub depends_on: Vec<String>,
     /// The source's language (Rust unless asked).
     pub lang: Option<Lang>,
+    /// The bodies of `upgrade` and `downgrade`, written by autogenerate; the template's
+    /// examples otherwise.
+    pub bodies: Option<[String; 2]>,
+}
+
+/// `template` with each placeholder replaced, in one pass: text that fills one
+/// placeholder is never read for another.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match values.iter().find(|(key, _)| rest.starts_with(key)) {
+            Some((key, value)) => {
+                out.push_str(value);
+                rest = &rest[key.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Writes a new revision source; its down revisions are resolved against the sources'
@@ -631,9 +677,30 @@ pub fn scaffold(config: &Config, request: &NewRevision) -> Result<PathBuf, Build
     let template =
         std::fs::read_to_string(&template_path).unwrap_or_else(|_| lang.template().to_owned());
     let first_line = message.lines().next().unwrap_or_default();
-    let text = template
-        .replace("{message}", first_line)
-        .replace("{front_matter}", &front_matter);
+    let [upgrade, downgrade] = match &request.bodies {
+        Some([up, down]) => {
+            if let Some(missing) = ["{upgrade}", "{downgrade}"]
+                .into_iter()
+                .find(|p| !template.contains(p))
+            {
+                return Err(BuildError::Template {
+                    path: template_path,
+                    missing,
+                });
+            }
+            [up.as_str(), down.as_str()]
+        }
+        None => lang.example(),
+    };
+    let text = fill(
+        &template,
+        &[
+            ("{message}", first_line),
+            ("{front_matter}", &front_matter),
+            ("{upgrade}", upgrade),
+            ("{downgrade}", downgrade),
+        ],
+    );
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     if path.exists() {
         return Err(BuildError::Exists { path });

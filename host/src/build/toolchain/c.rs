@@ -36,16 +36,35 @@ static bool exec(const char *sql, revision_string_t *err) {
   return false;
 }
 
+// Fails naming the op and the host's error case; frees the error.
+static bool fail(revision_string_t *err, retort_migration_op_error_t *error, const char *what) {
+  char message[512];
+  snprintf(message, sizeof message, "%s failed (error case %d)", what, (int)error->tag);
+  revision_string_dup(err, message);
+  retort_migration_op_error_free(error);
+  return false;
+}
+
 bool exports_revision_upgrade(revision_string_t *err) {
-  // e.g. return exec("ALTER TABLE users ADD COLUMN phone VARCHAR(20)", err);
-  (void)exec;
+  retort_migration_op_error_t error;
+{upgrade}
+  (void)exec, (void)fail, (void)error, (void)err;
   return true;
 }
 
 bool exports_revision_downgrade(revision_string_t *err) {
+  retort_migration_op_error_t error;
+{downgrade}
+  (void)error, (void)err;
   return true;
 }
 "#;
+
+/// What the template's bodies hold when nothing is generated.
+pub const EXAMPLE: [&str; 2] = [
+    "  // e.g. if (!exec(\"ALTER TABLE users ADD COLUMN phone VARCHAR(20)\", err)) return false;",
+    "",
+];
 
 /// The C toolchain (wit-bindgen C bindings, clang, the preview1 adapter).
 pub struct C;

@@ -16,15 +16,22 @@ pub const TEMPLATE: &str = r#"// {message}
 // Built by `retort build` with componentize-js. Values are { tag: 's64', val: 1n },
 // { tag: 'text', val: 'x' }, ...; throw a string to fail (see docs/languages/js.md).
 
-import { execute, query, log } from 'retort:migration/op@0.1.0';
+import * as op from 'retort:migration/op@0.1.0';
 
 export function upgrade() {
-  // e.g. execute("ALTER TABLE users ADD COLUMN phone VARCHAR(20)", []);
+{upgrade}
 }
 
 export function downgrade() {
+{downgrade}
 }
 "#;
+
+/// What the template's bodies hold when nothing is generated.
+pub const EXAMPLE: [&str; 2] = [
+    "  // e.g. op.execute(\"ALTER TABLE users ADD COLUMN phone VARCHAR(20)\", []);",
+    "",
+];
 
 /// The JavaScript toolchain (componentize-js).
 pub struct Js;

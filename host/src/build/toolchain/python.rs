@@ -19,17 +19,22 @@ pub const TEMPLATE: &str = r#"# {message}
 
 import wit_world
 from wit_world.imports import op, types
-from componentize_py_types import Err
+from componentize_py_types import Err, Some
 
 
 class WitWorld(wit_world.WitWorld):
     def upgrade(self) -> None:
-        # e.g. op.execute("ALTER TABLE users ADD COLUMN phone VARCHAR(20)", [])
-        pass
+{upgrade}
 
     def downgrade(self) -> None:
-        pass
+{downgrade}
 "#;
+
+/// What the template's bodies hold when nothing is generated.
+pub const EXAMPLE: [&str; 2] = [
+    "        # e.g. op.execute(\"ALTER TABLE users ADD COLUMN phone VARCHAR(20)\", [])\n        pass",
+    "        pass",
+];
 
 /// The Python toolchain (componentize-py).
 pub struct Python;

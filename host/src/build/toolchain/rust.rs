@@ -23,18 +23,24 @@ struct Migration;
 
 impl Revision for Migration {
     fn upgrade() -> Result<()> {
-        // e.g. add_column("users", Column::new("phone", SqlType::Varchar(20)))?;
+{upgrade}
         Ok(())
     }
 
     fn downgrade() -> Result<()> {
-        // e.g. drop_column("users", "phone")?;
+{downgrade}
         Ok(())
     }
 }
 
 retort_guest::revision!(Migration);
 "#;
+
+/// What the template's bodies hold when nothing is generated.
+pub const EXAMPLE: [&str; 2] = [
+    r#"        // e.g. add_column("users", Column::new("phone", SqlType::Varchar(20)))?;"#,
+    r#"        // e.g. drop_column("users", "phone")?;"#,
+];
 
 /// The Rust toolchain.
 pub struct Rust;
