@@ -141,6 +141,7 @@ fn the_autogenerate_loop_on_every_database() {
         text.contains("create_table(\n            Table::new(\"users\")"),
         "{text}"
     );
+    p.ok(&["build"]);
 
     // (a) The seed's example.
     declare(
