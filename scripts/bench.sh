@@ -8,4 +8,5 @@ cd "$root"
 cargo build --release --quiet -p retort
 cargo bench -p retort --bench history
 cargo bench -p retort --bench languages
-cat target/bench/history.md target/bench/languages.md > BENCHMARKS.md
+cargo bench -p retort --bench autogen
+cat target/bench/history.md target/bench/languages.md target/bench/autogen.md > BENCHMARKS.md

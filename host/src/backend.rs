@@ -337,6 +337,17 @@ impl Backend {
             .collect())
     }
 
+    /// Text rows of a catalog query (autogenerate reads the live schema with them).
+    pub(crate) async fn catalog_rows(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<Vec<Option<String>>>, BackendError> {
+        self.engine
+            .fetch_strings(sql)
+            .await
+            .map_err(query_err("reading the schema from the catalog"))
+    }
+
     /// True when the ledger's version table exists.
     async fn ledger_exists(&self) -> Result<bool, BackendError> {
         let rows = self

@@ -68,6 +68,16 @@ fn databases(p: &Project) -> Vec<(String, Option<ServerDb>)> {
     ]
 }
 
+/// Runs a statement that writes on the database behind `url`.
+fn exec(url: &str, server: &Option<ServerDb>, sql: &str) {
+    match server {
+        Some(db) => db.exec(sql),
+        None => {
+            crate::support::Db::at(PathBuf::from(url.strip_prefix("sqlite:").unwrap())).exec(sql)
+        }
+    }
+}
+
 /// Rows of a query on the database behind `url`.
 fn rows(url: &str, server: &Option<ServerDb>, sql: &str) -> Vec<String> {
     match server {
@@ -235,7 +245,7 @@ fn the_autogenerate_loop_on_every_database() {
         let insert = "INSERT INTO users (id, name, email, phone) VALUES (1, 'Ada', 'ada@example.com', '555');
                       INSERT INTO posts (id, user_id, title, price) VALUES (1, 1, 'Notes', 3.5)";
         for statement in insert.split(';') {
-            rows(&url, &server, statement);
+            exec(&url, &server, statement);
         }
         at(&["upgrade", "head"]);
         assert_eq!(
@@ -332,5 +342,68 @@ fn every_language_writes_a_revision_that_builds_and_applies() {
         );
         p.ok(&["--url", &url, "downgrade", "base"]);
         assert!(catalog(&url, &None).is_empty(), "{lang}");
+    }
+}
+
+/// Issue 15, point 1 (`--against db`) and `--schema-from`: the revision is written
+/// against a live database's catalog, and the wanted schema can come from a database
+/// shaped by hand.
+#[test]
+fn autogenerate_against_a_live_database_and_from_a_reference_one() {
+    let base = source_project(USERS);
+    for (url, server) in databases(&base) {
+        let p = source_project(USERS);
+        autogenerate(&p, "a1", "create users", &[]);
+        p.ok(&["build"]);
+        p.ok(&["--url", &url, "upgrade", "head"]);
+        declare(
+            &p,
+            &USERS.replace("UNIQUE\n", "UNIQUE,\n    phone VARCHAR(20)\n"),
+        );
+        let (path, _) = autogenerate(&p, "b2", "add phone", &["--url", &url, "--against", "db"]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("add_column(\"users\", Column::new(\"phone\", SqlType::Varchar(20)))?;")
+                && !text.contains("create_table")
+                && !text.contains("constraint"),
+            "{url}: {text}"
+        );
+        p.ok(&["build"]);
+        p.ok(&["--url", &url, "upgrade", "head"]);
+        p.ok(&["--url", &url, "check", "--against", "db"]);
+        exec(
+            &url,
+            &server,
+            "INSERT INTO users (id, name, email, phone) VALUES (1, 'Ada', 'ada@example.com', '555')",
+        );
+        // The wanted schema from a database someone shaped by hand (SQLite here).
+        let reference = p.path().join("reference.db");
+        crate::support::Db::at(reference.clone()).exec(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR(100) NOT NULL, \
+             email VARCHAR(200) NOT NULL UNIQUE, phone VARCHAR(20), age INTEGER DEFAULT 0)",
+        );
+        if server.is_none() {
+            let from = format!("sqlite:{}", reference.display());
+            let (path, _) = autogenerate(&p, "c3", "add age", &["--schema-from", &from]);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                text.contains("Column::new(\"age\", SqlType::Integer).server_default(\"0\")"),
+                "{text}"
+            );
+            p.ok(&["build"]);
+            p.ok(&["--url", &url, "upgrade", "head"]);
+            assert_eq!(rows(&url, &server, "SELECT age FROM users"), ["0"]);
+            p.ok(&[
+                "--url",
+                &url,
+                "check",
+                "--against",
+                "db",
+                "--schema-from",
+                &from,
+            ]);
+        }
+        p.ok(&["--url", &url, "downgrade", "base"]);
+        assert!(catalog(&url, &server).is_empty(), "{url}");
     }
 }

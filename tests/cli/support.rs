@@ -321,6 +321,27 @@ impl Db {
         Db(path)
     }
 
+    /// Runs statements that write (a change made by hand), creating the file if needed.
+    pub fn exec(&self, sql: &str) {
+        let path = self.0.clone();
+        let sql = sql.to_owned();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut conn = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .connect()
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        })
+    }
+
     fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let path = self.0.clone();
         let sql = sql.to_owned();

@@ -46,29 +46,49 @@ pub enum DeclaredError {
 
 const ONLY: &str = "schema.sql holds CREATE TABLE and CREATE [UNIQUE] INDEX statements only";
 
+/// Who wrote the DDL being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// A person, in `schema.sql`: a single integer primary key autoincrements (as
+    /// SQLAlchemy reads a model), and only what the model holds is accepted.
+    Declared,
+    /// A database, describing itself (`sqlite_master`, `SHOW CREATE TABLE`, DDL
+    /// rebuilt from PostgreSQL's catalog): autoincrement only where the DDL says so,
+    /// MySQL/MariaDB's `KEY` lines are indexes, and storage details (character set,
+    /// collation, `ON UPDATE`) are passed over.
+    Catalog,
+}
+
 /// The ops that create the declared schema, in the file's order.
 pub fn parse(sql: &str, dialect: Dialect) -> Result<Vec<Op>, DeclaredError> {
+    parse_as(sql, dialect, Reading::Declared)
+}
+
+/// The ops that create the schema `sql` describes, read as `reading` says.
+pub fn parse_as(sql: &str, dialect: Dialect, reading: Reading) -> Result<Vec<Op>, DeclaredError> {
     let statements = Parser::parse_sql(parser_dialect(dialect).as_ref(), sql).map_err(|e| {
         DeclaredError::Syntax {
             dialect: dialect.name(),
             message: e.to_string(),
         }
     })?;
-    statements
-        .iter()
-        .map(|statement| {
-            let line = statement.span().start.line;
-            let unsupported = |what: String, hint| DeclaredError::Unsupported { line, what, hint };
-            match statement {
-                Statement::CreateTable(create) => create_table(create, dialect, &unsupported)
-                    .map(|table| Op::CreateTable { table }),
-                Statement::CreateIndex(create) => {
-                    create_index(create, &unsupported).map(|index| Op::CreateIndex { index })
-                }
-                other => Err(unsupported(first_words(&other.to_string()), ONLY)),
+    let mut ops = Vec::new();
+    for statement in &statements {
+        let line = statement.span().start.line;
+        let unsupported = |what: String, hint| DeclaredError::Unsupported { line, what, hint };
+        match statement {
+            Statement::CreateTable(create) => {
+                let (table, indexes) = create_table(create, dialect, reading, &unsupported)?;
+                ops.push(Op::CreateTable { table });
+                ops.extend(indexes.into_iter().map(|index| Op::CreateIndex { index }));
             }
-        })
-        .collect()
+            Statement::CreateIndex(create) => ops.push(Op::CreateIndex {
+                index: create_index(create, &unsupported)?,
+            }),
+            other => return Err(unsupported(first_words(&other.to_string()), ONLY)),
+        }
+    }
+    Ok(ops)
 }
 
 /// `CREATE VIEW v`, `INSERT INTO t`: how a statement starts, to name it.
@@ -118,11 +138,14 @@ fn action(a: Option<ast::ReferentialAction>) -> ReferentialAction {
     }
 }
 
+/// A table, and the indexes its definition declares (MySQL/MariaDB's `KEY` lines, read
+/// from a catalog).
 fn create_table(
     create: &ast::CreateTable,
     dialect: Dialect,
+    reading: Reading,
     unsupported: &Unsupported,
-) -> Result<Table, DeclaredError> {
+) -> Result<(Table, Vec<Index>), DeclaredError> {
     let table_name = name_of(&create.name);
     if create.query.is_some() {
         return Err(unsupported(
@@ -155,6 +178,12 @@ fn create_table(
             match &option.option {
                 ColumnOption::Null => column.nullable = true,
                 ColumnOption::NotNull => column.nullable = false,
+                // `DEFAULT NULL` is no default (MariaDB spells it out).
+                ColumnOption::Default(ast::Expr::Value(v))
+                    if matches!(v.value, ast::Value::Null) =>
+                {
+                    column.server_default = None
+                }
                 ColumnOption::Default(expr) => column.server_default = Some(expr.to_string()),
                 ColumnOption::Unique {
                     is_primary: true, ..
@@ -196,6 +225,10 @@ fn create_table(
                 {
                     column.autoincrement = true
                 }
+                ColumnOption::CharacterSet(_)
+                | ColumnOption::Collation(_)
+                | ColumnOption::OnUpdate(_)
+                    if reading == Reading::Catalog => {}
                 other => {
                     return Err(unsupported(
                         format!(
@@ -224,14 +257,34 @@ fn create_table(
         }
         table.columns.push(column);
     }
+    let mut indexes = Vec::new();
     for constraint in &create.constraints {
         match constraint {
+            TableConstraint::Index {
+                name: Some(name),
+                columns,
+                ..
+            } if reading == Reading::Catalog => indexes.push(Index {
+                name: name.value.clone(),
+                table: table_name.clone(),
+                columns: index_columns(columns, unsupported)?,
+                unique: false,
+            }),
             TableConstraint::PrimaryKey { columns, .. } => {
                 table.primary_key = index_columns(columns, unsupported)?;
             }
-            TableConstraint::Unique { name, columns, .. } => {
+            TableConstraint::Unique {
+                name,
+                index_name,
+                columns,
+                ..
+            } => {
+                // MySQL's `UNIQUE KEY name (…)` names the index, not a constraint.
                 table.unique_constraints.push(UniqueConstraint {
-                    name: name.as_ref().map(|n| n.value.clone()),
+                    name: name
+                        .as_ref()
+                        .or(index_name.as_ref())
+                        .map(|n| n.value.clone()),
                     columns: index_columns(columns, unsupported)?,
                 })
             }
@@ -279,6 +332,7 @@ fn create_table(
     // AUTOINCREMENT, AUTO_INCREMENT, SERIAL or nothing.
     let mut keys = table.columns.iter_mut().filter(|c| c.primary_key);
     if let (Some(only), None) = (keys.next(), keys.next())
+        && reading == Reading::Declared
         && matches!(
             only.type_,
             SqlType::SmallInt | SqlType::Integer | SqlType::BigInt
@@ -286,7 +340,7 @@ fn create_table(
     {
         only.autoincrement = true;
     }
-    Ok(table)
+    Ok((table, indexes))
 }
 
 fn create_index(

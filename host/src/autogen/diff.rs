@@ -8,7 +8,8 @@
 //! dropped, constraints and indexes that come; dropped tables last, those pointed to
 //! after those pointing. Types compare as the dialect renders them (`INT` and `INTEGER`
 //! are one type), defaults after normalisation (`'a'` and `('a')`, `false` and `0`).
-//! Not yet compared: primary keys and comments (issue 15).
+//! Primary keys, inline `UNIQUE` and column comments are compared too, but no op makes
+//! their changes: [`unwritable`] lists them for a person.
 //!
 //! Renames ([`diff_with`]): a column (or table) that went and one alike that came are
 //! proposed as a rename in the drop's review; given with `--rename`, or taken with
@@ -60,6 +61,8 @@ pub fn normalized_default(d: Dialect, expr: &str) -> String {
     }
     let lower = e.to_ascii_lowercase();
     match (lower.as_str(), d) {
+        // MariaDB shows CURRENT_TIMESTAMP as a call; now() is its other name.
+        ("current_timestamp()" | "now()", _) => "current_timestamp".into(),
         ("true", Dialect::Sqlite | Dialect::Mysql) => "1".into(),
         ("false", Dialect::Sqlite | Dialect::Mysql) => "0".into(),
         _ => lower,
@@ -168,6 +171,63 @@ pub fn diff(d: Dialect, from: &Model, to: &Model) -> Vec<Change> {
             },
             why,
         ));
+    }
+    out
+}
+
+/// Differences no op can make, which a person must write by hand (in `execute`, or by
+/// declaring the schema otherwise): a table's primary key that changes, a column's
+/// inline `UNIQUE` that comes or goes (it has no name a revision could drop: declare a
+/// named `UNIQUE` constraint instead), a column's comment that changes. `check` lists
+/// them; `revision --autogenerate` refuses to write a revision that would leave them
+/// out.
+pub fn unwritable(from: &Model, to: &Model) -> Vec<String> {
+    let key = |t: &Table| -> Vec<String> {
+        if t.primary_key.is_empty() {
+            t.columns
+                .iter()
+                .filter(|c| c.primary_key)
+                .map(|c| c.name.clone())
+                .collect()
+        } else {
+            t.primary_key.clone()
+        }
+    };
+    let mut out = Vec::new();
+    for (name, a) in &from.tables {
+        let Some(b) = to.tables.get(name) else {
+            continue;
+        };
+        let (was, now) = (key(a), key(b));
+        if was != now {
+            out.push(format!(
+                "the primary key of {name} changes from ({}) to ({})",
+                was.join(", "),
+                now.join(", ")
+            ));
+        }
+        for c in &a.columns {
+            let Some(n) = b.columns.iter().find(|n| n.name == c.name) else {
+                continue;
+            };
+            if c.unique != n.unique {
+                out.push(format!(
+                    "{name}.{} {} its inline UNIQUE: declare a named constraint (CONSTRAINT uq_{name}_{} UNIQUE ({})) so that a revision can add and drop it",
+                    c.name,
+                    if n.unique { "gains" } else { "loses" },
+                    c.name,
+                    c.name
+                ));
+            }
+            if c.comment != n.comment {
+                out.push(format!(
+                    "the comment on {name}.{} changes from {:?} to {:?}",
+                    c.name,
+                    c.comment.as_deref().unwrap_or(""),
+                    n.comment.as_deref().unwrap_or("")
+                ));
+            }
+        }
     }
     out
 }
@@ -644,6 +704,27 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}: {:?}", c.op));
         }
         m
+    }
+
+    #[test]
+    fn what_no_op_makes_is_listed_for_a_person() {
+        let d = Dialect::Mysql;
+        let a = model(
+            d,
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, email TEXT UNIQUE,
+                 note TEXT COMMENT 'old')",
+        );
+        let b = model(
+            d,
+            "CREATE TABLE t (id INTEGER NOT NULL, k INTEGER NOT NULL, email TEXT,
+                 note TEXT COMMENT 'new', PRIMARY KEY (id, k))",
+        );
+        let listed = unwritable(&a, &b);
+        assert_eq!(listed.len(), 3, "{listed:#?}");
+        assert!(listed[0].contains("primary key of t changes from (id) to (id, k)"));
+        assert!(listed[1].starts_with("t.email loses its inline UNIQUE"));
+        assert!(listed[2].contains("comment on t.note changes from \"old\" to \"new\""));
+        assert_eq!(unwritable(&a, &a), Vec::<String>::new());
     }
 
     const BEFORE: &str = "

@@ -20,7 +20,26 @@ pub fn inverse(d: Dialect, from: &Model, up: &[Change]) -> Result<Vec<Change>, M
         undo.push(undo_one(d, &model, &change.op)?);
         model.apply(d, &change.op)?;
     }
-    Ok(undo.into_iter().rev().flatten().collect())
+    let undo: Vec<Change> = undo.into_iter().rev().flatten().collect();
+    // An index or constraint on a table the downgrade drops later goes with the table:
+    // dropping it first is redundant, and MariaDB refuses to drop an index a foreign
+    // key needs.
+    let dropped_later = |i: usize, table: &str| {
+        undo[i + 1..]
+            .iter()
+            .any(|c| matches!(&c.op, Op::DropTable { name } if name == table))
+    };
+    Ok(undo
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| match &c.op {
+            Op::DropIndex { table, .. } | Op::DropConstraint { table, .. } => {
+                !dropped_later(*i, table)
+            }
+            _ => true,
+        })
+        .map(|(_, c)| c.clone())
+        .collect())
 }
 
 fn plain(op: Op) -> Change {

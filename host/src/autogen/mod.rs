@@ -6,6 +6,7 @@
 pub mod declared;
 pub mod diff;
 pub mod inverse;
+pub mod live;
 pub mod model;
 pub mod write;
 
@@ -39,6 +40,17 @@ pub enum AutogenError {
         /// Why.
         source: declared::DeclaredError,
     },
+    /// A database's catalog describes a schema the model cannot read.
+    #[error("reading the schema of {url}: {why}")]
+    Catalog {
+        /// The database (secrets masked).
+        url: String,
+        /// Why, with the DDL read.
+        why: String,
+    },
+    /// Reading the catalog failed.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
     /// Replaying the history failed.
     #[error("replaying the history: {0}")]
     Replay(#[from] MigrateError),
