@@ -1,7 +1,7 @@
 //! Autogenerate and check (issue 15, in progress): the declared schema ([`declared`])
 //! and the schema the history builds at head ([`history_model`], replayed offline with
 //! no database) as [`model::Model`]s, their difference as ops ([`diff`]), its exact
-//! inverse ([`inverse`]) and both written as a revision's source ([`write`]).
+//! inverse ([`inverse`]) and both written as a revision's source ([`write`](mod@write)).
 
 pub mod declared;
 pub mod diff;

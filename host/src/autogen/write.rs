@@ -4,7 +4,7 @@
 //!
 //! Rust uses the guest SDK's builders (`Table::new("users").column(...)`). Python,
 //! JavaScript and C build the WIT records themselves, each in its bindings' spelling;
-//! one value tree ([`V`]) says what to build and a printer per language writes it.
+//! one value tree (`V`) says what to build and a printer per language writes it.
 
 use crate::build::Lang;
 use crate::op::Op;
