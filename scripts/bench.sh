@@ -4,9 +4,19 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 "$(dirname "${BASH_SOURCE[0]}")/setup-alembic.sh"
-"$root/scripts/setup-languages.sh"
+# Every guest language, and sqlite3 (the deploy bench's floor).
+"$root/scripts/setup.sh"
+# The deploy bench measures processes with /usr/bin/time.
+if [ ! -x /usr/bin/time ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq time >/dev/null
+fi
 cargo build --release --quiet -p retort
 cargo bench -p retort --bench history
 cargo bench -p retort --bench languages
 cargo bench -p retort --bench autogen
-cat target/bench/history.md target/bench/languages.md target/bench/autogen.md > BENCHMARKS.md
+cargo bench -p retort --bench deploy
+cat target/bench/history.md target/bench/languages.md target/bench/autogen.md \
+  target/bench/deploy.md > BENCHMARKS.md

@@ -348,7 +348,9 @@ impl Backend {
             .map_err(query_err("reading the schema from the catalog"))
     }
 
-    /// True when the ledger's version table exists.
+    /// True when both ledger tables exist. Another deployer may be creating them (on
+    /// MariaDB/MySQL outside a transaction, one after the other): until both exist,
+    /// there is no ledger to read.
     async fn ledger_exists(&self) -> Result<bool, BackendError> {
         let rows = self
             .ledger_rows(self.capabilities().ledger_exists_sql, "reading the ledger")
@@ -356,7 +358,7 @@ impl Backend {
         Ok(rows
             .first()
             .and_then(|r| r.first())
-            .is_some_and(|n| n.parse::<i64>().is_ok_and(|n| n > 0)))
+            .is_some_and(|n| n.parse::<i64>().is_ok_and(|n| n >= 2)))
     }
 
     /// The applied heads; empty when the ledger does not exist yet.

@@ -48,6 +48,11 @@ impl Cache {
         mac.finalize().into_bytes().into()
     }
 
+    /// Whether an entry exists for this digest (not verified: see [`Cache::get`]).
+    pub fn has(&self, sha256: &str) -> bool {
+        self.entry(sha256).is_file()
+    }
+
     /// The compiled artifact for the component with this digest, if a valid entry exists.
     pub fn get(&self, sha256: &str) -> Option<Vec<u8>> {
         let mut bytes = std::fs::read(self.entry(sha256)).ok()?;

@@ -404,8 +404,9 @@ impl<'a> Migrator<'a> {
     /// transaction with its ledger update (or all in one, with `--transaction all`).
     /// Each transaction starts by taking the migration lock and checking that the
     /// ledger is still where the plan left it; if another deployer moved it, the run
-    /// stops with [`MigrateError::Moved`]. Every component is compiled before the first
-    /// step runs, so a malformed one stops the run before anything changes.
+    /// stops with [`MigrateError::Moved`]. Every component is checked before the first
+    /// step runs, so a malformed one stops the run before anything changes; they compile
+    /// on other threads while the steps run ([`crate::sandbox::Pipeline`]).
     pub(crate) async fn run(
         &self,
         steps: &[Step],
@@ -508,16 +509,21 @@ impl Runner<'_> {
         replay: usize,
         start: &[String],
     ) -> Result<Vec<Applied>, MigrateError> {
-        let mut components = Vec::with_capacity(steps.len());
-        for step in steps {
-            let rev = &self.history.revisions[&step.revision];
-            components.push(self.sandbox.load(rev)?);
-        }
+        let planned: Vec<Revision> = steps
+            .iter()
+            .map(|step| self.history.revisions[&step.revision].clone())
+            .collect();
+        self.sandbox.precheck(&planned)?;
+        let mut pipeline = self.sandbox.pipeline(planned);
         let mut heads = start.to_vec();
         let mut applied: Vec<Applied> = Vec::new();
-        for (i, (step, component)) in steps.iter().zip(&components).enumerate() {
+        for (i, step) in steps.iter().enumerate() {
             let recording = i >= replay;
             let rev = &self.history.revisions[&step.revision];
+            // Compiled ahead on other threads; waited for before the step's transaction
+            // opens, so that no lock is held while it compiles.
+            let component = pipeline.next().await?;
+            let component = &component;
             let progress = self.progress.filter(|_| recording);
             if let Some(progress) = progress {
                 progress(step, rev, None);

@@ -15,6 +15,10 @@ use crate::graph::Direction;
 use crate::ops::OpState;
 use crate::revision::Revision;
 
+mod pipeline;
+
+pub(crate) use pipeline::Pipeline;
+
 /// Why a revision could not be loaded into the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -111,7 +115,7 @@ const PROVIDED: &[&str] = &[
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<OpState>,
-    cache: Option<Cache>,
+    compiler: Compiler,
     limits: Limits,
     /// Read-only directory grants by revision id (`[sandbox.read-only-dirs]`).
     read_only_dirs: BTreeMap<String, PathBuf>,
@@ -143,9 +147,12 @@ impl Sandbox {
         // A cache that cannot be opened only costs compile time.
         let cache = cache_dir.and_then(|dir| Cache::open(dir, &engine).ok());
         Ok(Sandbox {
+            compiler: Compiler {
+                engine: engine.clone(),
+                cache,
+            },
             engine,
             linker,
-            cache,
             limits: limits.clone(),
             read_only_dirs: BTreeMap::new(),
             backtraces: false,
@@ -164,57 +171,84 @@ impl Sandbox {
         self
     }
 
-    /// The compiled component, with its imports checked against what the host provides.
-    pub(crate) fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
-        let component = self.compile(revision)?;
-        let forbidden: Vec<String> = component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_owned())
-            .filter(|name| !PROVIDED.iter().any(|p| name.starts_with(p)))
-            .collect();
-        if !forbidden.is_empty() {
-            return Err(SandboxError::ForbiddenImports {
-                revision: revision.id().to_owned(),
-                path: revision.path.clone(),
-                imports: forbidden,
-            });
-        }
-        Ok(component)
+    /// The components of a plan, compiled on every core ahead of the step that runs
+    /// them and dropped after it ([`Pipeline`]). Call [`Sandbox::precheck`] first: it
+    /// refuses what would fail later before anything runs.
+    pub(crate) fn pipeline(&self, revisions: Vec<Revision>) -> Pipeline {
+        Pipeline::start(self.compiler.clone(), revisions)
     }
 
-    /// The compiled component: from the cache when a verified entry exists, otherwise
-    /// compiled now and cached.
-    fn compile(&self, revision: &Revision) -> Result<Component, SandboxError> {
-        let compile_err = |reason: String| SandboxError::Compile {
-            revision: revision.id().to_owned(),
-            path: revision.path.clone(),
-            reason,
-        };
-        if let Some(artifact) = self.cache.as_ref().and_then(|c| c.get(&revision.sha256)) {
-            // SAFETY: `Cache::get` returns only artifacts this cache serialized itself,
-            // authenticated with its own key and bound to this component's digest.
-            #[allow(unsafe_code)]
-            let cached = unsafe { Component::deserialize(&self.engine, &artifact) };
-            if let Ok(component) = cached {
-                return Ok(component);
-            }
-        }
-        let bytes = revision.bytes().map_err(|source| SandboxError::Read {
-            path: revision.path.clone(),
-            source,
-        })?;
-        if crate::revision::sha256_hex(&bytes) != revision.sha256 {
-            return Err(compile_err(
-                "the file changed while retort was running".into(),
+    /// Compiles every component into the cache ahead of a deploy (`retort compile`), on
+    /// every core, so that a deploy with the same cache directory compiles nothing. The
+    /// entries carry the cache's HMAC: a deploy uses one only when it verifies and is
+    /// bound to that component's digest, and compiles again otherwise. Returns how many
+    /// were compiled (the rest were cached already).
+    pub fn compile_all(&self, revisions: &[Revision]) -> Result<usize, SandboxError> {
+        if self.compiler.cache.is_none() {
+            return Err(SandboxError::Engine(
+                "no compile cache to write to: set [sandbox] cache-dir in retort.toml".into(),
             ));
         }
-        let component = Component::from_binary(&self.engine, &bytes)
-            .map_err(|e| compile_err(format!("{e:#}")))?;
-        if let (Some(cache), Ok(artifact)) = (&self.cache, component.serialize()) {
-            cache.put(&revision.sha256, &artifact);
-        }
-        Ok(component)
+        self.precheck(revisions)?;
+        let todo: Vec<Revision> = revisions
+            .iter()
+            .filter(|r| !self.compiler.cached(r))
+            .cloned()
+            .collect();
+        let compiled = todo.len();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(todo.len())
+            .max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(rev) = todo.get(i) else {
+                                return Ok(());
+                            };
+                            self.compiler.load(rev)?;
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a compiling thread panicked"))
+                .collect::<Result<Vec<()>, SandboxError>>()
+        })?;
+        Ok(compiled)
+    }
+
+    /// Checks every component of a plan without compiling it, on every core: readable,
+    /// unchanged since it was read, a valid component, importing only what the host
+    /// provides. The first failure in plan order is returned. A component the cache
+    /// holds passed these checks when it was compiled and is not read again.
+    pub(crate) fn precheck(&self, revisions: &[Revision]) -> Result<(), SandboxError> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(revisions.len().div_ceil(16).max(1));
+        let chunk = revisions.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = revisions
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .filter(|r| !self.compiler.cached(r))
+                            .try_for_each(precheck)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a precheck thread panicked"))
+                .collect::<Result<Vec<()>, SandboxError>>()
+                .map(drop)
+        })
     }
 
     /// Limits for one revision call's store.
@@ -363,5 +397,129 @@ impl Sandbox {
             None if !self.backtraces => err.root_cause().to_string(),
             None => format!("{err:#}"),
         }
+    }
+}
+
+/// Compiles components (or loads them from the cache): what the pipeline's threads
+/// share.
+#[derive(Clone)]
+pub(crate) struct Compiler {
+    engine: Engine,
+    cache: Option<Cache>,
+}
+
+impl Compiler {
+    /// The compiled component, with its imports checked against what the host provides.
+    fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
+        let (component, fresh) = self.compile(revision)?;
+        let forbidden: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .filter(|name| !provided(name))
+            .collect();
+        if !forbidden.is_empty() {
+            return Err(SandboxError::ForbiddenImports {
+                revision: revision.id().to_owned(),
+                path: revision.path.clone(),
+                imports: forbidden,
+            });
+        }
+        if fresh && let (Some(cache), Ok(artifact)) = (&self.cache, component.serialize()) {
+            cache.put(&revision.sha256, &artifact);
+        }
+        Ok(component)
+    }
+
+    /// The compiled component, from the cache when a verified entry exists (then
+    /// `false`), otherwise compiled now (`true`).
+    fn compile(&self, revision: &Revision) -> Result<(Component, bool), SandboxError> {
+        let compile_err = |reason: String| SandboxError::Compile {
+            revision: revision.id().to_owned(),
+            path: revision.path.clone(),
+            reason,
+        };
+        if let Some(artifact) = self.cache.as_ref().and_then(|c| c.get(&revision.sha256)) {
+            // SAFETY: `Cache::get` returns only artifacts this cache serialized itself,
+            // authenticated with its own key and bound to this component's digest.
+            #[allow(unsafe_code)]
+            let cached = unsafe { Component::deserialize(&self.engine, &artifact) };
+            if let Ok(component) = cached {
+                return Ok((component, false));
+            }
+        }
+        let bytes = verified_bytes(revision)?;
+        Component::from_binary(&self.engine, &bytes)
+            .map(|c| (c, true))
+            .map_err(|e| compile_err(format!("{e:#}")))
+    }
+
+    /// Whether the cache holds an entry for this component (not verified: loading it
+    /// verifies it, and compiles again when it does not verify). Only components that
+    /// compiled and passed the imports check are cached.
+    fn cached(&self, revision: &Revision) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.has(&revision.sha256))
+    }
+}
+
+fn provided(import: &str) -> bool {
+    PROVIDED.iter().any(|p| import.starts_with(p))
+}
+
+/// The component's bytes, refused if they are not what was read at load.
+fn verified_bytes(revision: &Revision) -> Result<std::borrow::Cow<'_, [u8]>, SandboxError> {
+    let bytes = revision.bytes().map_err(|source| SandboxError::Read {
+        path: revision.path.clone(),
+        source,
+    })?;
+    if crate::revision::sha256_hex(&bytes) != revision.sha256 {
+        return Err(SandboxError::Compile {
+            revision: revision.id().to_owned(),
+            path: revision.path.clone(),
+            reason: "the file changed while retort was running".into(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// What compiling would refuse, found without compiling: the bytes are a valid
+/// component (validated with every feature on, so that nothing the engine accepts is
+/// refused here) whose imports the host provides.
+fn precheck(revision: &Revision) -> Result<(), SandboxError> {
+    let bytes = verified_bytes(revision)?;
+    let invalid = |e: wasmparser::BinaryReaderError| SandboxError::Compile {
+        revision: revision.id().to_owned(),
+        path: revision.path.clone(),
+        reason: e.to_string(),
+    };
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&bytes)
+        .map_err(invalid)?;
+    let mut forbidden = Vec::new();
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.map_err(invalid)? {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let name = import.map_err(invalid)?.name.name;
+                    if !provided(name) {
+                        forbidden.push(name.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if forbidden.is_empty() {
+        Ok(())
+    } else {
+        Err(SandboxError::ForbiddenImports {
+            revision: revision.id().to_owned(),
+            path: revision.path.clone(),
+            imports: forbidden,
+        })
     }
 }

@@ -217,6 +217,24 @@ fn the_autogenerate_loop_on_every_database() {
     );
     assert!(text.contains("drop_column(\"users\", \"name\")"), "{text}");
     std::fs::remove_file(&path).unwrap();
+    // --renames auto takes the look-alike as a rename, marked for review in the source
+    // and on stderr.
+    let (path, err) = autogenerate(&p, "d4", "rename name", &["--renames", "auto"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("REVIEW")
+            && text.contains(
+                "alter_column(\"users\", \"name\", Alter::new().rename(\"full_name\"))?;"
+            )
+            && !text.contains("drop_column"),
+        "{text}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.contains("users.name") && l.contains("full_name")),
+        "{err}"
+    );
+    std::fs::remove_file(&path).unwrap();
     let (path, _) = autogenerate(
         &p,
         "d4",

@@ -140,6 +140,7 @@ fn eight_deployers_at_once_on_mariadb() {
 /// A base revision with a table, then one that creates another, fills the first and
 /// computes for a while.
 fn long_data_migration(p: &Project, server: Option<Server>) {
+    p.append_config("\n[sandbox]\nfuel = 100000000000\n");
     let fill = match server {
         Some(Server::Postgres) => {
             "INSERT INTO big (id) SELECT g FROM generate_series(1, 200000) AS g"

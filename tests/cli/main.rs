@@ -4,6 +4,7 @@ mod alembic;
 mod attacks;
 mod autogen;
 mod check;
+mod cold;
 mod concurrency;
 mod offline;
 mod polyglot;

@@ -25,9 +25,11 @@ pub const DEEP_RECURSION: &str = "(drop (call $deep (i32.const 0)))";
 pub const HUGE_STRING: &str =
     "(call $execute (i32.const 16) (i32.const 60000) (i32.const 0) (i32.const 0) (i32.const 4096))";
 
-/// Counts to 400 million in a global: a second or more of computing, within the fuel
-/// limit, between ops (what a long data migration looks like from outside).
-pub const SPIN: &str = "(loop $spin (global.set $count (i32.add (global.get $count) (i32.const 1))) (br_if $spin (i32.lt_u (global.get $count) (i32.const 400000000))))";
+/// Counts to 4 billion in a global: seconds of computing between ops (what a long data
+/// migration looks like from outside). It needs about 3.2e10 fuel: a project that runs
+/// it raises `[sandbox] fuel` (400 million ended within 0.2 s on a fast machine, before
+/// a test could kill it mid-revision).
+pub const SPIN: &str = "(loop $spin (global.set $count (i32.add (global.get $count) (i32.const 1))) (br_if $spin (i32.lt_u (global.get $count) (i32.const 4000000000))))";
 
 /// A component whose `upgrade` executes `up`, then runs the WAT instructions `after`,
 /// and whose `downgrade` executes `down`.

@@ -15,6 +15,25 @@ use crate::wit::{
 
 use super::diff::Change;
 
+/// A comment's text kept on its line: the names in it come from the schema (or a
+/// database's catalog), and a line break there would end the comment and make the rest
+/// code. Control characters and the line separators JavaScript honours are escaped;
+/// a trailing backslash (C's line splice) is followed by a space.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if ch.is_control() || ch == '\u{2028}' || ch == '\u{2029}' {
+            out.extend(ch.escape_unicode());
+        } else {
+            out.push(ch);
+        }
+    }
+    if out.ends_with('\\') {
+        out.push(' ');
+    }
+    out
+}
+
 /// The statements that run `changes`, each line indented for the language's template.
 pub fn body(lang: Lang, changes: &[Change]) -> String {
     let (indent, comment) = match lang {
@@ -24,7 +43,7 @@ pub fn body(lang: Lang, changes: &[Change]) -> String {
     let mut out = String::new();
     for (i, change) in changes.iter().enumerate() {
         if let Some(why) = &change.review {
-            out.push_str(&format!("{indent}{comment} REVIEW: {why}\n"));
+            out.push_str(&format!("{indent}{comment} REVIEW: {}\n", one_line(why)));
         }
         let statement = match lang {
             Lang::Rust => rust(&change.op),
@@ -721,6 +740,42 @@ fn c(op: &Op, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_name_cannot_end_the_review_comment() {
+        let change = Change {
+            op: Op::DropColumn {
+                table: "t".into(),
+                column: "x\nstd::process::abort();\u{2028}\\".into(),
+            },
+            review: Some(super::super::diff::drop_column_review(
+                "t",
+                "x\nstd::process::abort();\u{2028}\\",
+            )),
+        };
+        for lang in [Lang::Rust, Lang::Python, Lang::Js, Lang::C] {
+            let text = body(lang, std::slice::from_ref(&change));
+            let comment = text.lines().next().unwrap();
+            assert!(
+                comment.contains("REVIEW: drops column t.x\\u{a}std::process::abort();\\u{2028}"),
+                "{text}"
+            );
+            assert_eq!(
+                text.lines().count(),
+                body(
+                    lang,
+                    &[Change {
+                        review: None,
+                        ..change.clone()
+                    }]
+                )
+                .lines()
+                .count()
+                    + 1,
+                "{text}"
+            );
+        }
+    }
+
     use super::*;
     use crate::autogen::{declared, diff, model::Model};
     use crate::dialect::Dialect;

@@ -22,6 +22,7 @@ use crate::integrity;
 use crate::migrate::{MigrateError, ScriptPlan, TransactionMode};
 use crate::project::{Database, Project, RunOptions};
 use crate::revision::{self, Metadata};
+use crate::sandbox::Sandbox;
 use crate::wit::LogLevel;
 
 #[derive(Debug, Parser)]
@@ -188,6 +189,10 @@ pub enum Command {
     },
     /// Build every revision source into a revision component.
     Build,
+    /// Compile every revision component into the compile cache (`[sandbox] cache-dir`,
+    /// with its engine settings), on every core, so that a deploy that ships the cache
+    /// directory with the components compiles nothing.
+    Compile,
     /// Make any component a revision by adding Retort's metadata.
     Pack {
         input: PathBuf,
@@ -378,7 +383,10 @@ fn usage(e: impl Into<anyhow::Error>) -> Failure {
 /// Parses the arguments, runs the command, prints the error chain once.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: the work is sequential, and every hop between runtime threads costs
+    // context switches per revision (issue 16). Components compile on threads of their
+    // own (sandbox::Pipeline); sqlx's SQLite connections run on theirs.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -511,6 +519,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             },
         ),
         Command::Build => build_all(&ctx),
+        Command::Compile => compile(&ctx),
         Command::Pack {
             input,
             output,
@@ -1123,6 +1132,29 @@ fn sum(ctx: &Ctx) -> Result<(), Failure> {
     })?;
     ctx.out
         .say(format!("wrote {}", dir.join(integrity::SUM_FILE).display()));
+    Ok(())
+}
+
+/// `compile`: every component into the compile cache.
+fn compile(ctx: &Ctx) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let Some(dir) = ctx.config.cache_dir() else {
+        return Err(usage(anyhow::anyhow!(
+            "no compile cache to write to: set [sandbox] cache-dir in retort.toml"
+        )));
+    };
+    let started = std::time::Instant::now();
+    let sandbox = Sandbox::new(&ctx.config.file.sandbox, Some(&dir))?;
+    let mut revisions: Vec<_> = project.history().revisions.values().cloned().collect();
+    revisions.sort_by(|a, b| a.path.cmp(&b.path));
+    let compiled = sandbox.compile_all(&revisions)?;
+    ctx.out.say(format!(
+        "compiled {compiled} of {} components into {} in {:.2} s ({} were cached)",
+        revisions.len(),
+        dir.display(),
+        started.elapsed().as_secs_f64(),
+        revisions.len() - compiled
+    ));
     Ok(())
 }
 

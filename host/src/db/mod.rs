@@ -107,7 +107,7 @@ pub(crate) struct Capabilities {
     /// The ledger tables are created before the transaction, under the lock (their DDL
     /// would end it on MySQL/MariaDB).
     pub ledger_before_transaction: bool,
-    /// A catalog query returning one text column, the number of ledger version tables.
+    /// A catalog query returning one text column, how many of the two ledger tables exist.
     pub ledger_exists_sql: &'static str,
     /// The ledger's auto-incrementing key column.
     pub ledger_key: &'static str,

@@ -29,7 +29,7 @@ static CAPABILITIES: Capabilities = Capabilities {
     lock: LockKind::Session,
     savepoint_per_op: false,
     ledger_before_transaction: true,
-    ledger_exists_sql: "SELECT CAST(count(*) AS CHAR) FROM information_schema.tables WHERE table_schema = database() AND table_name = 'retort_version'",
+    ledger_exists_sql: "SELECT CAST(count(*) AS CHAR) FROM information_schema.tables WHERE table_schema = database() AND table_name IN ('retort_version', 'retort_log')",
     ledger_key: "BIGINT AUTO_INCREMENT PRIMARY KEY",
     begin: "START TRANSACTION",
     // The script is UTF-8, and its literals escape as the default sql_mode reads them

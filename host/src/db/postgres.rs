@@ -28,7 +28,7 @@ static CAPABILITIES: Capabilities = Capabilities {
     lock: LockKind::Transaction,
     savepoint_per_op: true,
     ledger_before_transaction: false,
-    ledger_exists_sql: "SELECT count(*)::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'retort_version'",
+    ledger_exists_sql: "SELECT count(*)::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ('retort_version', 'retort_log')",
     ledger_key: "BIGSERIAL PRIMARY KEY",
     begin: "BEGIN",
     script_preamble: "",

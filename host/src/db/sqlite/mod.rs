@@ -34,7 +34,7 @@ static CAPABILITIES: Capabilities = Capabilities {
     lock: LockKind::Transaction,
     savepoint_per_op: false,
     ledger_before_transaction: false,
-    ledger_exists_sql: "SELECT CAST(count(*) AS TEXT) FROM sqlite_master WHERE type = 'table' AND name = 'retort_version'",
+    ledger_exists_sql: "SELECT CAST(count(*) AS TEXT) FROM sqlite_master WHERE type = 'table' AND name IN ('retort_version', 'retort_log')",
     ledger_key: "INTEGER PRIMARY KEY AUTOINCREMENT",
     begin: "BEGIN",
     script_preamble: "PRAGMA foreign_keys = OFF;\n\n",

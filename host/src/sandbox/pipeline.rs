@@ -1,0 +1,140 @@
+//! Compiling a plan's components ahead of the step that runs them.
+//!
+//! A first deploy replays every revision, and compiling costs far more than running. So
+//! one thread per core compiles (or loads from the cache) the plan's components in
+//! order, at most [`WINDOW_PER_THREAD`] per thread ahead of the step that runs: step 1
+//! runs as soon as its component is ready while later ones compile, and each compiled
+//! component is dropped after its step, so memory does not grow with the plan.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use tokio::sync::mpsc;
+use wasmtime::component::Component;
+
+use super::{Compiler, SandboxError};
+use crate::revision::Revision;
+
+/// How many components each thread may compile ahead of the running step.
+const WINDOW_PER_THREAD: usize = 2;
+
+type Loaded = Result<Component, SandboxError>;
+
+/// The compiled components of a plan, handed out in order by [`Pipeline::next`].
+pub(crate) struct Pipeline {
+    shared: Arc<Shared>,
+    results: mpsc::UnboundedReceiver<(usize, Loaded)>,
+    /// Components compiled out of order, until their turn.
+    ready: BTreeMap<usize, Loaded>,
+    /// The index `next` hands out.
+    turn: usize,
+    len: usize,
+}
+
+struct Shared {
+    /// The next index a thread takes.
+    next: AtomicUsize,
+    /// How many components the runner has taken; threads stay within the window of it.
+    taken: Mutex<usize>,
+    moved: Condvar,
+    window: usize,
+    /// The runner is gone (the run ended or failed): threads stop.
+    stop: AtomicBool,
+}
+
+impl Pipeline {
+    /// Starts compiling `revisions` on one thread per core (no more threads than
+    /// components).
+    pub(crate) fn start(compiler: Compiler, revisions: Vec<Revision>) -> Pipeline {
+        let len = revisions.len();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(len)
+            .max(1);
+        let shared = Arc::new(Shared {
+            next: AtomicUsize::new(0),
+            taken: Mutex::new(0),
+            moved: Condvar::new(),
+            window: threads * WINDOW_PER_THREAD,
+            stop: AtomicBool::new(false),
+        });
+        let (tx, results) = mpsc::unbounded_channel();
+        let revisions = Arc::new(revisions);
+        for _ in 0..threads.min(len) {
+            let (shared, tx, revisions, compiler) = (
+                shared.clone(),
+                tx.clone(),
+                revisions.clone(),
+                compiler.clone(),
+            );
+            std::thread::spawn(move || work(&shared, &tx, &revisions, &compiler));
+        }
+        Pipeline {
+            shared,
+            results,
+            ready: BTreeMap::new(),
+            turn: 0,
+            len,
+        }
+    }
+
+    /// The next step's component, waiting for it to compile.
+    pub(crate) async fn next(&mut self) -> Loaded {
+        assert!(self.turn < self.len, "every component was taken");
+        let turn = self.turn;
+        let loaded = loop {
+            if let Some(loaded) = self.ready.remove(&turn) {
+                break loaded;
+            }
+            match self.results.recv().await {
+                Some((i, loaded)) => {
+                    self.ready.insert(i, loaded);
+                }
+                None => unreachable!("the compiling threads ended before component {turn}"),
+            }
+        };
+        self.turn += 1;
+        *self.shared.taken.lock().expect("not poisoned") = self.turn;
+        self.shared.moved.notify_all();
+        loaded
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Taking the lock orders the store before any waiting thread's next check.
+        drop(self.shared.taken.lock());
+        self.shared.moved.notify_all();
+    }
+}
+
+/// One compiling thread: takes the next index, waits until it is within the window,
+/// compiles, sends.
+fn work(
+    shared: &Shared,
+    tx: &mpsc::UnboundedSender<(usize, Loaded)>,
+    revisions: &[Revision],
+    compiler: &Compiler,
+) {
+    loop {
+        let i = shared.next.fetch_add(1, Ordering::SeqCst);
+        if i >= revisions.len() {
+            return;
+        }
+        {
+            let mut taken = shared.taken.lock().expect("not poisoned");
+            while i >= *taken + shared.window && !shared.stop.load(Ordering::SeqCst) {
+                taken = shared.moved.wait(taken).expect("not poisoned");
+            }
+        }
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let loaded = compiler.load(&revisions[i]);
+        if tx.send((i, loaded)).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The cold path (issue 16): components compiled ahead on other threads, checked before
+//! anything runs, and compiled ahead of a deploy with `retort compile`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::support::Project;
+use crate::wat_guest;
+
+/// Appends a component-level custom section (what `retort pack` adds), without the
+/// validation `pack` does: how a broken component can still carry revision metadata.
+fn with_metadata_unchecked(component: &[u8], meta: &retort::revision::Metadata) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = retort::revision::SECTION.as_bytes();
+    let data = serde_json::to_vec(meta).unwrap();
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name);
+    body.extend_from_slice(&data);
+    let mut out = component.to_vec();
+    out.push(0); // custom section
+    leb(body.len(), &mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
+fn meta(id: &str, down: &[&str]) -> retort::revision::Metadata {
+    let mut m = retort::revision::Metadata::new(id, format!("revision {id}"));
+    m.down = down.iter().map(|s| s.to_string()).collect();
+    m
+}
+
+#[test]
+fn a_bad_component_late_in_the_plan_stops_the_run_before_the_first_step() {
+    // Step 2 of 3 does not validate (a function returns an i64 as an i32): it parses,
+    // so its metadata reads, but it cannot compile.
+    let invalid = Project::new();
+    invalid.write_component("a1.wasm", &wat_guest::revision("a1", &[], "t1", ""));
+    let broken =
+        wat::parse_str(r#"(component (core module (func (result i32) (i64.const 0))))"#).unwrap();
+    invalid.write_component(
+        "b2.wasm",
+        &with_metadata_unchecked(&broken, &meta("b2", &["a1"])),
+    );
+    invalid.write_component("c3.wasm", &wat_guest::revision("c3", &["b2"], "t3", ""));
+    let err = invalid.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("revision b2") && err.contains("b2.wasm) is not a valid component"),
+        "{err}"
+    );
+    assert!(!invalid.db_path().exists() || invalid.db().tables().is_empty());
+
+    // Step 3 of 3 imports what the host does not provide.
+    let forbidden = Project::new();
+    forbidden.write_component("a1.wasm", &wat_guest::revision("a1", &[], "t1", ""));
+    forbidden.write_component("b2.wasm", &wat_guest::revision("b2", &["a1"], "t2", ""));
+    let net = wat::parse_str(r#"(component (import "acme:vault/secrets" (instance)))"#).unwrap();
+    let packed = retort::revision::pack(&net, &meta("c3", &["b2"]), Path::new("c3.wasm")).unwrap();
+    forbidden.write_component("c3.wasm", &packed);
+    let err = forbidden.fails(&["upgrade", "head"], 1);
+    assert!(
+        err.contains("revision c3") && err.contains("imports acme:vault/secrets"),
+        "{err}"
+    );
+    assert!(!forbidden.db_path().exists() || forbidden.db().tables().is_empty());
+}
+
+/// Every entry of the compile cache, with its modification time.
+fn entries(cache: &Path) -> BTreeMap<String, SystemTime> {
+    let mut all = BTreeMap::new();
+    for dir in std::fs::read_dir(cache).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".cwasm") {
+                all.insert(name, e.metadata().unwrap().modified().unwrap());
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn compile_ahead_then_a_deploy_compiles_nothing_and_a_tampered_artifact_is_refused() {
+    let p = Project::new();
+    let n = 12;
+    for i in 0..n {
+        let down: Vec<String> = (i > 0)
+            .then(|| format!("r{:02}", i - 1))
+            .into_iter()
+            .collect();
+        let down: Vec<&str> = down.iter().map(String::as_str).collect();
+        p.write_component(
+            &format!("r{i:02}.wasm"),
+            &wat_guest::revision(&format!("r{i:02}"), &down, &format!("t{i}"), ""),
+        );
+    }
+    let cache = p.path().join(".retort/cache");
+    let said = p.ok(&["compile"]);
+    assert!(
+        said.contains(&format!("compiled {n} of {n} components")),
+        "{said}"
+    );
+    let compiled = entries(&cache);
+    assert_eq!(compiled.len(), n, "{compiled:?}");
+    // Again: everything is cached.
+    let said = p.ok(&["compile"]);
+    assert!(
+        said.contains(&format!("compiled 0 of {n} components")),
+        "{said}"
+    );
+
+    // The deploy loads every artifact and writes none: nothing was compiled.
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(
+        p.db()
+            .tables()
+            .iter()
+            .filter(|t| t.starts_with('t'))
+            .count(),
+        n
+    );
+    assert_eq!(entries(&cache), compiled);
+
+    // An artifact changed after `compile` (here: one byte of its code) fails its HMAC:
+    // it is not loaded, the component is compiled again and the entry rewritten.
+    p.ok(&["downgrade", "base"]);
+    let victim = compiled.keys().next().unwrap().clone();
+    let path = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|d| d.unwrap().path().join(&victim))
+        .find(|p| p.exists())
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let before = entries(&cache);
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(
+        p.db()
+            .tables()
+            .iter()
+            .filter(|t| t.starts_with('t'))
+            .count(),
+        n
+    );
+    let after = entries(&cache);
+    assert_ne!(
+        after[&victim], before[&victim],
+        "the tampered entry was rebuilt"
+    );
+    assert_ne!(std::fs::read(&path).unwrap(), bytes);
+    for (name, time) in &after {
+        if *name != victim {
+            assert_eq!(before[name], *time, "{name} was compiled again");
+        }
+    }
+}
+
+#[test]
+fn compile_without_a_cache_directory_says_how_to_set_one() {
+    let p = Project::new();
+    p.write_component("a1.wasm", &wat_guest::revision("a1", &[], "t1", ""));
+    p.append_config("\n[sandbox]\ncache-dir = \"\"\n");
+    let err = p.fails(&["compile"], 2);
+    assert!(
+        err.contains("set [sandbox] cache-dir in retort.toml"),
+        "{err}"
+    );
+}
