@@ -1,6 +1,12 @@
 //! The script target (`--sql`, dry runs): statements are written, not sent. No database
 //! is opened; SQLite's table rebuilds read an in-memory model of the schema so far, and
 //! MySQL/MariaDB's `MODIFY COLUMN` and constraint drops read [`crate::schema::Schema`].
+//!
+//! The in-memory model is brought up to date only when something reads it: executing
+//! every statement costs what the database would (SQLite parses its whole schema again
+//! after each `ALTER TABLE`, quadratic over a long history), and most histories never
+//! rebuild a table. Statements the model refuses are found then, not as they are
+//! written: `--sql` renders, the database validates (as with Alembic).
 
 use std::str::FromStr;
 
@@ -20,6 +26,8 @@ pub(crate) struct Script {
     pub recording: bool,
     /// SQLite: the schema so far in an in-memory database, which table rebuilds read.
     model: Option<sqlx::SqliteConnection>,
+    /// Statements written but not yet executed in `model`.
+    pending: Vec<String>,
     /// MySQL/MariaDB: columns and constraints so far, for `MODIFY COLUMN` and drops.
     pub schema: crate::schema::Schema,
 }
@@ -47,9 +55,11 @@ impl Script {
             statements: Vec::new(),
             recording: false,
             model,
+            pending: Vec::new(),
             schema: Default::default(),
         };
         // The model needs the ledger too, for the ledger writes each revision renders.
+        // Nothing reads the model yet: these wait in `pending` like every statement.
         for sql in crate::backend::ledger_tables(dialect) {
             script.write(&sql).await?;
         }
@@ -58,15 +68,34 @@ impl Script {
     }
 
     async fn write(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
-        if let Some(model) = &mut self.model {
-            sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                .execute(&mut *model)
-                .await?;
+        if self.model.is_some() {
+            self.pending.push(sql.to_owned());
         }
         if self.recording {
             self.statements.push(sql.to_owned());
         }
         Ok(0)
+    }
+
+    /// Executes the pending statements in the model, one at a time (a statement is never
+    /// joined with the next: an unclosed comment in one cannot swallow another).
+    async fn catch_up(&mut self) -> Result<(), sqlx::Error> {
+        let Some(model) = &mut self.model else {
+            return Ok(());
+        };
+        for sql in self.pending.drain(..) {
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *model)
+                .await
+                .map_err(|e| {
+                    sqlx::Error::Protocol(format!(
+                        "the schema model (SQLite in memory) refused an earlier statement \
+                         ({e}): {}",
+                        sql.lines().next().unwrap_or_default()
+                    ))
+                })?;
+        }
+        Ok(())
     }
 }
 
@@ -110,6 +139,7 @@ impl Conn for Script {
         params: &'a [&'a str],
     ) -> BoxFuture<'a, Result<Vec<Vec<Option<String>>>, sqlx::Error>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let Some(model) = &mut self.model else {
                 return Err(offline_error("reading the catalog"));
             };
