@@ -211,6 +211,9 @@ pub struct Backend {
     url: String,
     /// How long `begin` waits for the migration lock.
     lock_timeout: Duration,
+    /// A transaction of this backend that created the ledger tables has committed: the
+    /// next ones need not create them again (two round trips per step fewer).
+    ledger_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How this process appears to the database (PostgreSQL's application_name), so that a
@@ -256,6 +259,7 @@ impl Backend {
             engine: engine.into(),
             url: shown,
             lock_timeout: session.lock_timeout,
+            ledger_ready: Default::default(),
         })
     }
 
@@ -445,7 +449,9 @@ impl Backend {
         self.engine.clear_interrupt();
         let tx = self.engine.begin(self.wait()).await?;
         let mut tx = Locked::guard(tx, self.engine.clone(), false);
-        if !self.capabilities().ledger_before_transaction {
+        if !self.capabilities().ledger_before_transaction
+            && !self.ledger_ready.load(std::sync::atomic::Ordering::Relaxed)
+        {
             for sql in ledger_tables(self.dialect()) {
                 if let Err(e) = tx.run(&sql).await {
                     tx.end().await;
@@ -552,7 +558,10 @@ impl Backend {
 
     /// Commits a transaction from [`Backend::begin`]; the lock goes with it.
     pub(crate) async fn commit(&self, tx: Tx) -> Result<(), BackendError> {
-        tx.commit().await.map_err(query_err("committing"))
+        tx.commit().await.map_err(query_err("committing"))?;
+        self.ledger_ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Replaces the version table's rows with `entry.heads` (unless the entry records a
@@ -703,21 +712,43 @@ pub(crate) fn ledger_tables(dialect: Dialect) -> [String; 2] {
 }
 
 /// Writes a step to the ledger: the version table's rows become `entry.heads` (unless
-/// the entry records a failure) and the log gains a row. Online the values are bound;
-/// in a script they become literals.
+/// the entry records a failure) and the log gains a row. Online the values are bound,
+/// except where the engine takes several statements at once (SQLite: one round trip,
+/// the values as literals); in a script they become literals.
 pub(crate) async fn write_ledger(
     tx: &mut Tx,
     dialect: Dialect,
     entry: &LogEntry<'_>,
 ) -> Result<(), sqlx::Error> {
+    let writes = ledger_writes(dialect, entry);
+    if crate::db::capabilities(dialect).batches && !tx.is_script() {
+        // One round trip (SQLite): the values become literals, rendered as the script
+        // target renders them.
+        let batch = writes
+            .iter()
+            .map(|(sql, values)| dialect.inline(sql, values))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        tx.run(&batch.join(";\n")).await?;
+        return Ok(());
+    }
+    for (sql, values) in &writes {
+        tx.run_with(sql, values).await?;
+    }
+    Ok(())
+}
+
+/// The ledger's statements for a step, with their values.
+fn ledger_writes(dialect: Dialect, entry: &LogEntry<'_>) -> Vec<(String, Vec<Value>)> {
+    let mut writes = Vec::new();
     if entry.status != Status::Failed {
-        tx.run("DELETE FROM retort_version").await?;
+        writes.push(("DELETE FROM retort_version".to_owned(), Vec::new()));
         for head in entry.heads {
             let sql = format!(
                 "INSERT INTO retort_version (version_num) VALUES ({})",
                 dialect.placeholder(1)
             );
-            tx.run_with(&sql, &[Value::Text(head.clone())]).await?;
+            writes.push((sql, vec![Value::Text(head.clone())]));
         }
     }
     let marks: Vec<String> = (1..=8).map(|n| dialect.placeholder(n)).collect();
@@ -736,8 +767,8 @@ pub(crate) async fn write_ledger(
         &now(),
     ]
     .map(|s| Value::Text(s.to_owned()));
-    tx.run_with(&sql, &values).await?;
-    Ok(())
+    writes.push((sql, values.into()));
+    writes
 }
 
 pub(crate) fn now() -> String {

@@ -126,15 +126,15 @@ fn compile_ahead_then_a_deploy_compiles_nothing_and_a_tampered_artifact_is_refus
     );
 
     // The deploy loads every artifact and writes none: nothing was compiled.
-    p.ok(&["upgrade", "head"]);
-    assert_eq!(
+    let made = || {
         p.db()
             .tables()
             .iter()
             .filter(|t| t.starts_with('t'))
-            .count(),
-        n
-    );
+            .count()
+    };
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(made(), n);
     assert_eq!(entries(&cache), compiled);
 
     // An artifact changed after `compile` (here: one byte of its code) fails its HMAC:
@@ -152,14 +152,7 @@ fn compile_ahead_then_a_deploy_compiles_nothing_and_a_tampered_artifact_is_refus
     std::fs::write(&path, &bytes).unwrap();
     let before = entries(&cache);
     p.ok(&["upgrade", "head"]);
-    assert_eq!(
-        p.db()
-            .tables()
-            .iter()
-            .filter(|t| t.starts_with('t'))
-            .count(),
-        n
-    );
+    assert_eq!(made(), n);
     let after = entries(&cache);
     assert_ne!(
         after[&victim], before[&victim],

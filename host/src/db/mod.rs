@@ -121,6 +121,9 @@ pub(crate) struct Capabilities {
     /// A `--sql` script keeps the schema in an in-memory SQLite database (SQLite's
     /// rebuilds read `sqlite_master` there).
     pub script_in_memory: bool,
+    /// One `run` may carry several statements separated by `;` (SQLite runs them in
+    /// one round trip to its thread; the ledger writes of a step go together).
+    pub batches: bool,
     /// The identifier quote (`"` or `` ` ``).
     pub quote: char,
     pub placeholder: Placeholder,

@@ -37,6 +37,7 @@ static CAPABILITIES: Capabilities = Capabilities {
     script_preamble: "SET NAMES utf8mb4;\n\n",
     script_replays: true,
     script_in_memory: false,
+    batches: false,
     quote: '`',
     placeholder: Placeholder::Question,
     booleans: ["FALSE", "TRUE"],

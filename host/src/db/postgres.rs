@@ -34,6 +34,7 @@ static CAPABILITIES: Capabilities = Capabilities {
     script_preamble: "",
     script_replays: false,
     script_in_memory: false,
+    batches: false,
     quote: '"',
     placeholder: Placeholder::Numbered,
     booleans: ["FALSE", "TRUE"],

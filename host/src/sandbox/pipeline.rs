@@ -19,6 +19,12 @@ use crate::revision::Revision;
 /// How many components each thread may compile ahead of the running step.
 const WINDOW_PER_THREAD: usize = 2;
 
+/// The waiting threads are woken once per this many steps taken (and whenever the
+/// runner must wait), not at every step: each wake is a context switch, and the
+/// components they hand over wake the runner's thread too (issue 16). At most the
+/// window, so that a thread holding the next component is always woken.
+const WAKE_EVERY: usize = WINDOW_PER_THREAD;
+
 type Loaded = Result<Component, SandboxError>;
 
 /// The compiled components of a plan, handed out in order by [`Pipeline::next`].
@@ -87,6 +93,12 @@ impl Pipeline {
             if let Some(loaded) = self.ready.remove(&turn) {
                 break loaded;
             }
+            if let Ok((i, loaded)) = self.results.try_recv() {
+                self.ready.insert(i, loaded);
+                continue;
+            }
+            // About to wait: the thread holding this component must not be waiting too.
+            self.shared.moved.notify_all();
             match self.results.recv().await {
                 Some((i, loaded)) => {
                     self.ready.insert(i, loaded);
@@ -96,7 +108,9 @@ impl Pipeline {
         };
         self.turn += 1;
         *self.shared.taken.lock().expect("not poisoned") = self.turn;
-        self.shared.moved.notify_all();
+        if self.turn.is_multiple_of(WAKE_EVERY) {
+            self.shared.moved.notify_all();
+        }
         loaded
     }
 }

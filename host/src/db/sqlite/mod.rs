@@ -40,6 +40,7 @@ static CAPABILITIES: Capabilities = Capabilities {
     script_preamble: "PRAGMA foreign_keys = OFF;\n\n",
     script_replays: true,
     script_in_memory: true,
+    batches: true,
     quote: '"',
     placeholder: Placeholder::Question,
     booleans: ["0", "1"],
@@ -303,16 +304,21 @@ impl Sqlite {
             .busy_timeout(Duration::from_secs(30));
         let interrupt = Arc::new(AtomicBool::new(false));
         let flag = interrupt.clone();
-        let pool = sqlx::pool::PoolOptions::<sqlx::Sqlite>::new().after_connect(move |conn, _| {
-            let flag = flag.clone();
-            Box::pin(async move {
-                // Every 10,000 virtual-machine steps: is the call's time up?
-                conn.lock_handle()
-                    .await?
-                    .set_progress_handler(10_000, move || !flag.load(Ordering::Relaxed));
-                Ok(())
-            })
-        });
+        // No ping before each acquire: the connection is in this process, and a dead
+        // worker fails the next statement anyway (each ping is a hop to SQLite's thread;
+        // issue 16).
+        let pool = sqlx::pool::PoolOptions::<sqlx::Sqlite>::new()
+            .test_before_acquire(false)
+            .after_connect(move |conn, _| {
+                let flag = flag.clone();
+                Box::pin(async move {
+                    // Every 10,000 virtual-machine steps: is the call's time up?
+                    conn.lock_handle()
+                        .await?
+                        .set_progress_handler(10_000, move || !flag.load(Ordering::Relaxed));
+                    Ok(())
+                })
+            });
         Ok(Sqlite {
             pool: super::open(options, pool).await?,
             interrupt,
@@ -336,11 +342,9 @@ impl Engine for Sqlite {
         Box::pin(async move {
             let err = query_err("starting a transaction");
             let ms = wait.timeout.as_millis().max(1);
-            sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA busy_timeout = {ms}")))
-                .execute(&self.pool)
-                .await
-                .map_err(&err)?;
-            match self.pool.begin_with("BEGIN IMMEDIATE").await {
+            // One round trip: the lock wait, then the write lock.
+            let begin = format!("PRAGMA busy_timeout = {ms}; BEGIN IMMEDIATE");
+            match self.pool.begin_with(AssertSqlSafe(begin)).await {
                 Ok(t) => Ok(Box::new(t) as Tx),
                 Err(e) if super::is_lock_timeout(&e) => Err(wait.timed_out(
                     "another connection holds the database's write lock (SQLite cannot say which)"
