@@ -353,8 +353,13 @@ fn main() {
          Retort's own `--sql` script (the same DDL and ledger writes, one transaction per \
          revision). Interleaved, best of the rounds; wall time, peak RSS and context switches \
          (voluntary + involuntary) from `/usr/bin/time`. *Empty cache*: every component \
-         compiled in that run.\n\n",
+         compiled in that run. Sizes run: {} (`RETORT_BENCH_SIZES`).\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        sizes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     for (title, root) in [
         ("On tmpfs (the tool's own cost)", &shm),
