@@ -11,6 +11,8 @@
 //! schema.sql; Alembic loads the same history as Python scripts and compares its
 //! SQLAlchemy model with a SQLite database at head (it needs one).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -169,11 +171,8 @@ fn write_alembic(dir: &Path, n: usize) {
 }
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned();
-    let retort = workspace.join("target/release/retort");
+    let workspace = common::workspace();
+    let retort = common::retort();
     let work = workspace.join("target/bench/autogen");
     let _ = std::fs::remove_dir_all(work.join("project"));
     std::fs::create_dir_all(&work).unwrap();

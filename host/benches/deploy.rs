@@ -11,6 +11,8 @@
 //!
 //! `RETORT_BENCH_SIZES=100,1000` chooses the sizes (default 100, 1000, 10000).
 
+mod common;
+
 #[allow(dead_code)]
 #[path = "../../tests/cli/wat_guest.rs"]
 mod wat_guest;
@@ -325,11 +327,8 @@ fn table(title: &str, samples: &[Sample]) -> String {
 }
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned();
-    let retort = workspace.join("target/release/retort");
+    let workspace = common::workspace();
+    let retort = common::retort();
     let sizes: Vec<usize> = std::env::var("RETORT_BENCH_SIZES")
         .unwrap_or_else(|_| "100,1000,10000".into())
         .split(',')

@@ -6,6 +6,8 @@
 //! `alembic heads` over the same history as Python scripts, when Alembic is installed.
 //! Results go to stdout and to BENCHMARKS.md at the workspace root.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -107,11 +109,8 @@ fn time_command(runs: usize, cmd: impl Fn() -> Command) -> Option<Duration> {
 }
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned();
-    let retort = workspace.join("target/release/retort");
+    let workspace = common::workspace();
+    let retort = common::retort();
     let tmp = tempfile::tempdir().unwrap();
     let alembic = Command::new("python3")
         .args(["-c", "import alembic; print(alembic.__version__)"])

@@ -5,7 +5,9 @@
 //! The guests (host/benches/guests): `upgrade` makes 100,000 host calls (`is-offline`, the
 //! bare cost of crossing the boundary), `downgrade` runs 2,000 `execute`s on SQLite.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -32,11 +34,8 @@ fn guest_ms(stderr: &str) -> f64 {
 }
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned();
-    let retort = workspace.join("target/release/retort");
+    let workspace = common::workspace();
+    let retort = common::retort();
     let work = workspace.join("target/bench/languages");
     std::fs::create_dir_all(&work).unwrap();
     let config = work.join("retort.toml");
