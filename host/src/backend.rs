@@ -547,8 +547,16 @@ impl Backend {
         tx: &mut Tx,
         entry: &LogEntry<'_>,
     ) -> Result<(), BackendError> {
-        self.engine.before_commit(tx).await?;
-        write_ledger(tx, self.dialect(), entry)
+        let dialect = self.dialect();
+        if crate::db::capabilities(dialect).batches && !tx.is_script() {
+            let batch = ledger_batch(dialect, entry).map_err(query_err(format!(
+                "recording {} in the ledger",
+                entry.revision
+            )))?;
+            return self.engine.before_commit(tx, Some(&batch)).await;
+        }
+        self.engine.before_commit(tx, None).await?;
+        write_ledger(tx, dialect, entry)
             .await
             .map_err(query_err(format!(
                 "recording {} in the ledger",
@@ -720,22 +728,26 @@ pub(crate) async fn write_ledger(
     dialect: Dialect,
     entry: &LogEntry<'_>,
 ) -> Result<(), sqlx::Error> {
-    let writes = ledger_writes(dialect, entry);
     if crate::db::capabilities(dialect).batches && !tx.is_script() {
-        // One round trip (SQLite): the values become literals, rendered as the script
-        // target renders them.
-        let batch = writes
-            .iter()
-            .map(|(sql, values)| dialect.inline(sql, values))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        tx.run(&batch.join(";\n")).await?;
+        tx.run(&ledger_batch(dialect, entry)?).await?;
         return Ok(());
     }
-    for (sql, values) in &writes {
+    for (sql, values) in &ledger_writes(dialect, entry) {
         tx.run_with(sql, values).await?;
     }
     Ok(())
+}
+
+/// The ledger's statements for a step as one batch, for an engine that runs several
+/// statements in one round trip (SQLite): the values become literals, rendered as the
+/// script target renders them.
+fn ledger_batch(dialect: Dialect, entry: &LogEntry<'_>) -> Result<String, sqlx::Error> {
+    let batch = ledger_writes(dialect, entry)
+        .iter()
+        .map(|(sql, values)| dialect.inline(sql, values))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    Ok(batch.join(";\n"))
 }
 
 /// The ledger's statements for a step, with their values.

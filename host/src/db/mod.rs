@@ -558,9 +558,22 @@ pub(crate) trait Engine: Send + Sync + std::fmt::Debug {
     fn clear_interrupt(&self) {}
     /// The role's dangerous privileges (superuser, server files, grant option).
     fn dangerous_privileges(&self) -> BoxFuture<'_, Result<Vec<String>, sqlx::Error>>;
-    /// Checks what the engine defers to the end of a step (SQLite's foreign keys).
-    fn before_commit<'a>(&'a self, _tx: &'a mut Tx) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async { Ok(()) })
+    /// Checks what the engine defers to the end of a step (SQLite's foreign keys),
+    /// running `ledger` first when given: the step's ledger writes as one batch, for an
+    /// engine that [`Capabilities::batches`] (one round trip for both).
+    fn before_commit<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ledger: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            if let Some(batch) = ledger {
+                tx.run(batch)
+                    .await
+                    .map_err(query_err("recording the step in the ledger"))?;
+            }
+            Ok(())
+        })
     }
     fn close(&self) -> BoxFuture<'_, ()>;
 }

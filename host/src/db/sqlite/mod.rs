@@ -385,18 +385,32 @@ impl Engine for Sqlite {
         Box::pin(async { Ok(Vec::new()) })
     }
 
-    fn before_commit<'a>(&'a self, tx: &'a mut Tx) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn before_commit<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ledger: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
+            const CHECK: &str =
+                "SELECT \"table\", CAST(rowid AS TEXT), parent FROM pragma_foreign_key_check";
             if !tx.in_transaction() {
+                if let Some(batch) = ledger {
+                    tx.run(batch)
+                        .await
+                        .map_err(query_err("recording the step in the ledger"))?;
+                }
                 return Ok(());
             }
-            let violations = tx
-                .strings(
-                    "SELECT \"table\", CAST(rowid AS TEXT), parent FROM pragma_foreign_key_check",
-                    &[],
-                )
-                .await
-                .map_err(query_err("checking foreign keys"))?;
+            // The ledger writes, then the check, in one round trip: only the check
+            // returns rows, and a violation rolls the writes back with the step.
+            let (sql, doing) = match ledger {
+                Some(batch) => (
+                    format!("{batch};\n{CHECK}"),
+                    "recording the step in the ledger and checking foreign keys",
+                ),
+                None => (CHECK.to_owned(), "checking foreign keys"),
+            };
+            let violations = tx.strings(&sql, &[]).await.map_err(query_err(doing))?;
             if violations.is_empty() {
                 return Ok(());
             }
