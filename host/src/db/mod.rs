@@ -566,16 +566,19 @@ pub(crate) trait Engine: Send + Sync + std::fmt::Debug {
         tx: &'a mut Tx,
         ledger: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move {
-            if let Some(batch) = ledger {
-                tx.run(batch)
-                    .await
-                    .map_err(query_err("recording the step in the ledger"))?;
-            }
-            Ok(())
-        })
+        Box::pin(run_ledger(tx, ledger))
     }
     fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Runs a step's ledger batch, when there is one ([`Engine::before_commit`]).
+pub(crate) async fn run_ledger(tx: &mut Tx, ledger: Option<&str>) -> Result<(), BackendError> {
+    if let Some(batch) = ledger {
+        tx.run(batch)
+            .await
+            .map_err(query_err("recording the step in the ledger"))?;
+    }
+    Ok(())
 }
 
 /// Connects the engine a URL names.

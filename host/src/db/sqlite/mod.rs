@@ -394,12 +394,7 @@ impl Engine for Sqlite {
             const CHECK: &str =
                 "SELECT \"table\", CAST(rowid AS TEXT), parent FROM pragma_foreign_key_check";
             if !tx.in_transaction() {
-                if let Some(batch) = ledger {
-                    tx.run(batch)
-                        .await
-                        .map_err(query_err("recording the step in the ledger"))?;
-                }
-                return Ok(());
+                return super::run_ledger(tx, ledger).await;
             }
             // The ledger writes, then the check, in one round trip: only the check
             // returns rows, and a violation rolls the writes back with the step.
