@@ -548,7 +548,7 @@ impl Backend {
         entry: &LogEntry<'_>,
     ) -> Result<(), BackendError> {
         let dialect = self.dialect();
-        if crate::db::capabilities(dialect).batches && !tx.is_script() {
+        if batched(dialect, tx) {
             let batch = ledger_batch(dialect, entry).map_err(query_err(format!(
                 "recording {} in the ledger",
                 entry.revision
@@ -728,7 +728,7 @@ pub(crate) async fn write_ledger(
     dialect: Dialect,
     entry: &LogEntry<'_>,
 ) -> Result<(), sqlx::Error> {
-    if crate::db::capabilities(dialect).batches && !tx.is_script() {
+    if batched(dialect, tx) {
         tx.run(&ledger_batch(dialect, entry)?).await?;
         return Ok(());
     }
@@ -736,6 +736,12 @@ pub(crate) async fn write_ledger(
         tx.run_with(sql, values).await?;
     }
     Ok(())
+}
+
+/// Whether the ledger's writes go as one batch: online, where the engine takes several
+/// statements at once (a script renders them one by one).
+fn batched(dialect: Dialect, tx: &Tx) -> bool {
+    crate::db::capabilities(dialect).batches && !tx.is_script()
 }
 
 /// The ledger's statements for a step as one batch, for an engine that runs several

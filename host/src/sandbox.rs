@@ -25,6 +25,9 @@ pub enum SandboxError {
     /// The wasmtime engine (or the compile cache) could not be set up.
     #[error("cannot set up the wasm engine: {0}")]
     Engine(String),
+    /// `compile_all` without a cache directory.
+    #[error("no compile cache to write to: set [sandbox] cache-dir in retort.toml")]
+    NoCache,
     /// The component file could not be read.
     #[error("cannot read {path}")]
     Read {
@@ -113,7 +116,6 @@ const PROVIDED: &[&str] = &[
 
 /// The engine every revision runs on, and the cache of compiled components.
 pub struct Sandbox {
-    engine: Engine,
     linker: Linker<OpState>,
     compiler: Compiler,
     limits: Limits,
@@ -147,11 +149,7 @@ impl Sandbox {
         // A cache that cannot be opened only costs compile time.
         let cache = cache_dir.and_then(|dir| Cache::open(dir, &engine).ok());
         Ok(Sandbox {
-            compiler: Compiler {
-                engine: engine.clone(),
-                cache,
-            },
-            engine,
+            compiler: Compiler { engine, cache },
             linker,
             limits: limits.clone(),
             read_only_dirs: BTreeMap::new(),
@@ -185,42 +183,15 @@ impl Sandbox {
     /// were compiled (the rest were cached already).
     pub fn compile_all(&self, revisions: &[Revision]) -> Result<usize, SandboxError> {
         if self.compiler.cache.is_none() {
-            return Err(SandboxError::Engine(
-                "no compile cache to write to: set [sandbox] cache-dir in retort.toml".into(),
-            ));
+            return Err(SandboxError::NoCache);
         }
-        self.precheck(revisions)?;
-        let todo: Vec<Revision> = revisions
+        // Compiling checks what `precheck` would, and the earliest failure is returned.
+        let todo: Vec<&Revision> = revisions
             .iter()
             .filter(|r| !self.compiler.cached(r))
-            .cloned()
             .collect();
-        let compiled = todo.len();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(todo.len())
-            .max(1);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(rev) = todo.get(i) else {
-                                return Ok(());
-                            };
-                            self.compiler.load(rev)?;
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a compiling thread panicked"))
-                .collect::<Result<Vec<()>, SandboxError>>()
-        })?;
-        Ok(compiled)
+        on_every_core(&todo, |r| self.compiler.load(r).map(drop))?;
+        Ok(todo.len())
     }
 
     /// Checks every component of a plan without compiling it, on every core: readable,
@@ -228,27 +199,11 @@ impl Sandbox {
     /// provides. The first failure in plan order is returned. A component the cache
     /// holds passed these checks when it was compiled and is not read again.
     pub(crate) fn precheck(&self, revisions: &[Revision]) -> Result<(), SandboxError> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(revisions.len().div_ceil(16).max(1));
-        let chunk = revisions.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = revisions
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .filter(|r| !self.compiler.cached(r))
-                            .try_for_each(precheck)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a precheck thread panicked"))
-                .collect::<Result<Vec<()>, SandboxError>>()
-                .map(drop)
-        })
+        let todo: Vec<&Revision> = revisions
+            .iter()
+            .filter(|r| !self.compiler.cached(r))
+            .collect();
+        on_every_core(&todo, |r| precheck(r))
     }
 
     /// Limits for one revision call's store.
@@ -311,7 +266,7 @@ impl Sandbox {
         direction: Direction,
         state: OpState,
     ) -> (OpState, Result<(), CallError>) {
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&self.compiler.engine, state);
         store.limiter(|state| &mut state.limits);
         if let Err(e) = store.set_fuel(self.limits.fuel) {
             return (
@@ -358,7 +313,7 @@ impl Sandbox {
 
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.compiler.engine
     }
 
     /// The trap first (what a user can act on), naming the limit when one ran out, then
@@ -459,6 +414,45 @@ impl Compiler {
     /// compiled and passed the imports check are cached.
     fn cached(&self, revision: &Revision) -> bool {
         self.cache.as_ref().is_some_and(|c| c.has(&revision.sha256))
+    }
+}
+
+/// Runs `f` on every item on every core (no more threads than items) and returns the
+/// failure of the earliest item in order. After a failure no thread takes a new item;
+/// every item before it was taken already and is finished, so none earlier is missed.
+fn on_every_core<T: Sync>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<(), SandboxError> + Sync,
+) -> Result<(), SandboxError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let first = std::sync::Mutex::new(None::<(usize, SandboxError)>);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else {
+                        return;
+                    };
+                    if let Err(e) = f(item) {
+                        stop.store(true, Ordering::Relaxed);
+                        let mut first = first.lock().expect("not poisoned");
+                        if first.as_ref().is_none_or(|(j, _)| i < *j) {
+                            *first = Some((i, e));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    match first.into_inner().expect("not poisoned") {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
     }
 }
 

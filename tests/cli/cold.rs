@@ -177,3 +177,43 @@ fn compile_without_a_cache_directory_says_how_to_set_one() {
         "{err}"
     );
 }
+
+/// On SQLite a step's ledger writes go in one batch with their values as literals
+/// (issue 16): a message, and a failure's detail, full of quotes, statement separators,
+/// comments, placeholders and non-ASCII reach the ledger as written, and nothing in
+/// them runs.
+#[test]
+fn hostile_text_reaches_the_sqlite_ledger_as_written() {
+    let p = Project::new();
+    let message = "it's'); DROP TABLE retort_version; -- ?1 $1 :name /* é ✓ 日本 \\";
+    let mut a1 = meta("a1", &[]);
+    a1.message = message.into();
+    let create = wat_guest::component("CREATE TABLE t1 (id INTEGER)", "DROP TABLE t1", "");
+    p.write_component(
+        "a1.wasm",
+        &retort::revision::pack(&create, &a1, Path::new("a1.wasm")).unwrap(),
+    );
+    // Outside a transaction, a failure is recorded with its detail (SQLite names the
+    // missing table in its error).
+    let mut b2 = meta("b2", &["a1"]);
+    b2.transactional = false;
+    let bad = "INSERT INTO \"x'); DROP TABLE retort_log; --\" VALUES (1)";
+    let failing = wat_guest::statements(&[bad], &[], "");
+    p.write_component(
+        "b2.wasm",
+        &retort::revision::pack(&failing, &b2, Path::new("b2.wasm")).unwrap(),
+    );
+    p.fails(&["upgrade", "head"], 1);
+    let db = p.db();
+    assert_eq!(db.rows("SELECT version_num FROM retort_version"), ["a1"]);
+    assert_eq!(
+        db.row_texts("SELECT message FROM retort_log WHERE revision = 'a1'"),
+        [message]
+    );
+    let detail =
+        db.row_texts("SELECT detail FROM retort_log WHERE revision = 'b2' AND status = 'failed'");
+    assert!(
+        detail[0].contains("x'); DROP TABLE retort_log; --"),
+        "{detail:?}"
+    );
+}

@@ -35,7 +35,7 @@ pub(crate) struct Pipeline {
     ready: BTreeMap<usize, Loaded>,
     /// The index `next` hands out.
     turn: usize,
-    len: usize,
+    revisions: Arc<Vec<Revision>>,
 }
 
 struct Shared {
@@ -81,13 +81,16 @@ impl Pipeline {
             results,
             ready: BTreeMap::new(),
             turn: 0,
-            len,
+            revisions,
         }
     }
 
     /// The next step's component, waiting for it to compile.
     pub(crate) async fn next(&mut self) -> Loaded {
-        assert!(self.turn < self.len, "every component was taken");
+        assert!(
+            self.turn < self.revisions.len(),
+            "every component was taken"
+        );
         let turn = self.turn;
         let loaded = loop {
             if let Some(loaded) = self.ready.remove(&turn) {
@@ -103,7 +106,15 @@ impl Pipeline {
                 Some((i, loaded)) => {
                     self.ready.insert(i, loaded);
                 }
-                None => unreachable!("the compiling threads ended before component {turn}"),
+                // Every thread is gone without sending it: one panicked (said on stderr).
+                None => {
+                    let revision = &self.revisions[turn];
+                    break Err(SandboxError::Compile {
+                        revision: revision.id().to_owned(),
+                        path: revision.path.clone(),
+                        reason: "the thread compiling it stopped".into(),
+                    });
+                }
             }
         };
         self.turn += 1;
