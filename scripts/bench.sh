@@ -18,5 +18,12 @@ cargo bench -p retort --bench history
 cargo bench -p retort --bench languages
 cargo bench -p retort --bench autogen
 cargo bench -p retort --bench deploy
+# The data migration runs on SQLite and on a private PostgreSQL (or RETORT_TEST_POSTGRES_URL).
+(
+  # shellcheck source=scripts/services.sh
+  source "$root/scripts/services.sh"
+  trap services_stop EXIT
+  cargo bench -p retort --bench data
+)
 cat target/bench/history.md target/bench/languages.md target/bench/autogen.md \
-  target/bench/deploy.md > BENCHMARKS.md
+  target/bench/deploy.md target/bench/data.md > BENCHMARKS.md

@@ -7,7 +7,7 @@ use crate::bindings::retort::migration::op::Cursor;
 use crate::{Error, Result, Value};
 
 /// How many rows one call to the host returns.
-const BATCH: u32 = 256;
+const BATCH: u32 = 1024;
 
 /// The rows of a query, fetched from the host `BATCH` at a time.
 pub struct Rows {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,64 @@ fn run(cmd: &mut Command) -> (Duration, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
     (took, stderr)
+}
+
+/// The next revision of an interpreted language compiled with the first one's cache: one
+/// row of the second table.
+fn next_revision(
+    lang: &str,
+    retort: &Path,
+    first: Duration,
+    cache: &Path,
+    component: &Path,
+) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("components")).unwrap();
+    std::fs::copy(
+        component,
+        dir.path()
+            .join("components")
+            .join(component.file_name().unwrap()),
+    )
+    .unwrap();
+    let project = dir.path().join("retort.toml");
+    std::fs::write(
+        &project,
+        format!(
+            "[database]\nurl = \"sqlite:bench.db\"\n[migrations]\ncomponents = \"components\"\n[sandbox]\ncache-dir = {:?}\ncompiler = \"cranelift\"\n",
+            cache.display().to_string()
+        ),
+    )
+    .unwrap();
+    let status = Command::new("sqlite3")
+        .arg(dir.path().join("bench.db"))
+        .arg("CREATE TABLE bench (n INTEGER); INSERT INTO bench VALUES (0);")
+        .status()
+        .expect("sqlite3 is needed (scripts/setup.sh installs it)");
+    assert!(status.success());
+    let (took, _) = run(Command::new(retort)
+        .arg("-c")
+        .arg(&project)
+        .args(["upgrade", "head"]));
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    let artifact = std::fs::read_dir(cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().filter_map(|e| e.ok()))
+        .map(|e| e.metadata().unwrap().len())
+        .max()
+        .unwrap_or(0);
+    let log = std::fs::metadata(cache.join("functions.log")).map_or(0, |m| m.len());
+    format!(
+        "| {lang} | {:.2} s | {:.2} s | {:.2} | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
+        first.as_secs_f64(),
+        took.as_secs_f64(),
+        took.as_secs_f64() / first.as_secs_f64(),
+        mib(std::fs::metadata(component).unwrap().len()),
+        mib(artifact),
+        mib(log),
+    )
 }
 
 /// The "done in N ms" the runner prints for the revision.
@@ -51,11 +109,20 @@ fn main() {
     run(Command::new(&retort).arg("-c").arg(&config).arg("build"));
 
     let mut rows = Vec::new();
-    for (lang, file) in [
-        ("Rust", "b1_rust.wasm"),
-        ("Python (componentize-py)", "b2_python.wasm"),
-        ("JavaScript (componentize-js)", "b3_js.wasm"),
-        ("C (clang + wasi-libc)", "b4_c.wasm"),
+    let mut next_rows = Vec::new();
+    for (lang, file, next) in [
+        ("Rust", "b1_rust.wasm", None),
+        (
+            "Python (componentize-py)",
+            "b2_python.wasm",
+            Some("b5_python_next.wasm"),
+        ),
+        (
+            "JavaScript (componentize-js)",
+            "b3_js.wasm",
+            Some("b6_js_next.wasm"),
+        ),
+        ("C (clang + wasi-libc)", "b4_c.wasm", None),
     ] {
         let component: PathBuf = work.join("components").join(file);
         let size = std::fs::metadata(&component).unwrap().len();
@@ -85,6 +152,15 @@ fn main() {
         // First run: nothing cached, the component is compiled (Cranelift).
         let (cold, out) = run(&mut retort_in(&["upgrade", "head"]));
         let calls_first = guest_ms(&out);
+        if let Some(next) = next {
+            next_rows.push(next_revision(
+                lang,
+                &retort,
+                cold,
+                &dir.path().join("cache"),
+                &work.join("components").join(next),
+            ));
+        }
         let (_, out) = run(&mut retort_in(&["downgrade", "base"]));
         let executes = guest_ms(&out);
         // Second run: the compiled artifact comes from the cache.
@@ -120,6 +196,21 @@ fn main() {
          | language | component | first upgrade | cached upgrade | per host call | per execute | first upgrade, Winch | per host call, Winch |\n\
          |---|---|---|---|---|---|---|---|\n{}\n",
         rows.join("\n")
+    );
+    let report = format!(
+        "{report}\n### Interpreted guests: the next revision\n\n\
+         Every Python or JavaScript revision carries its interpreter, so compiling the second\n\
+         one repeats most of the first one's work unless the compiled functions are kept:\n\
+         with a cache directory, Cranelift's compiled functions go to `functions.log` beside\n\
+         the compiled components (wasmtime's incremental compilation cache, every record under\n\
+         the cache's HMAC). *next revision* is the whole `retort upgrade head` of another\n\
+         revision of the same language (host/benches/guests/b5, b6: other code), in a project\n\
+         whose cache holds only what the first revision's compile left. Disk per revision: the\n\
+         component and its compiled artifact; *function log* is what both revisions' compiles\n\
+         added to it (shared by every later revision).\n\n\
+         | language | first revision | next revision | next / first | component | compiled artifact | function log |\n\
+         |---|---|---|---|---|---|---|\n{}\n",
+        next_rows.join("\n")
     );
     println!("{report}");
     let out = workspace.join("target/bench/languages.md");

@@ -157,9 +157,10 @@ pub struct Limits {
     pub read_only_dirs: std::collections::BTreeMap<String, PathBuf>,
     /// Where compiled components are cached (`""` turns the cache off).
     pub cache_dir: PathBuf,
-    /// Which compiler turns components into machine code: `cranelift` (optimising, the
-    /// default) or `winch` (a baseline compiler: compiles large guests several times
-    /// faster, runs them slower).
+    /// Which compiler turns components into machine code: `auto` (the default:
+    /// Cranelift for `retort compile` and what it left in the cache, Winch for what a
+    /// run must compile itself), `cranelift` (optimising) or `winch` (a baseline
+    /// compiler: compiles several times faster, runs slower).
     pub compiler: Compiler,
 }
 
@@ -168,9 +169,13 @@ pub struct Limits {
 /// The compiler that turns components into machine code.
 pub enum Compiler {
     #[default]
-    /// The optimising compiler (the default).
+    /// The optimising compiler for artifacts made ahead (`retort compile`) and found in
+    /// the cache; the baseline compiler for a component a run must compile itself,
+    /// where compiling costs more than the slower code (docs/design.md, note 50).
+    Auto,
+    /// The optimising compiler, always.
     Cranelift,
-    /// The baseline compiler: compiles several times faster, runs slower.
+    /// The baseline compiler, always: compiles several times faster, runs slower.
     Winch,
 }
 
@@ -188,7 +193,7 @@ impl Default for Limits {
             timeout_secs: 6 * 3600,
             read_only_dirs: Default::default(),
             cache_dir: ".retort/cache".into(),
-            compiler: Compiler::Cranelift,
+            compiler: Compiler::Auto,
         }
     }
 }

@@ -246,7 +246,8 @@ pub struct Applied {
     pub message: String,
     /// How long the step took, in milliseconds.
     pub millis: u128,
-    /// The ops the revision ran, in order (its journal; bulk inserts without rows).
+    /// The ops the revision ran, in order (its journal; bulk inserts without rows). Only
+    /// a script keeps them all; against a database, only the last.
     #[serde(skip)]
     pub ops: Vec<crate::op::Op>,
 }

@@ -71,7 +71,8 @@ pub(crate) struct OpState {
     log: LogSink,
     /// Snapshot tables of cursors the guest has not dropped yet.
     open_cursors: Vec<String>,
-    /// Ops that succeeded, in order (bulk inserts without their rows).
+    /// Ops that succeeded, in order (bulk inserts without their rows); against a
+    /// database only the last one.
     pub journal: Vec<Op>,
     /// The last op that returned an error to the guest, with the error.
     pub failed_op: Option<String>,
@@ -86,6 +87,9 @@ pub(crate) struct OpState {
     pub limits: wasmtime::StoreLimits,
     /// What guest SQL may do.
     policy: Arc<Policy>,
+    /// The last guest statement the policy allowed, exactly as sent: a data migration
+    /// sends the same text again and again, and the same text gets the same verdict.
+    last_allowed: Option<String>,
     call_limits: CallLimits,
     /// The locked-down WASI context, used only by components that import WASI.
     wasi: wasmtime_wasi::WasiCtx,
@@ -113,6 +117,7 @@ impl OpState {
             last_error_log: None,
             limits,
             policy: Arc::new(Policy::default()),
+            last_allowed: None,
             call_limits: CallLimits::default(),
             wasi: wasmtime_wasi::WasiCtx::builder().build(),
         }
@@ -148,15 +153,21 @@ impl OpState {
     /// The SQL policy for `execute` and `query` (the strict default otherwise).
     pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
         self.policy = policy;
+        self.last_allowed = None;
         self
     }
 
     /// Checks guest SQL against the policy: `sql` is the exact text that will be sent
     /// (its values bound) or written to the script.
-    fn allowed(&self, sql: &str) -> Result<(), Error> {
+    fn allowed(&mut self, sql: &str) -> Result<(), Error> {
+        if self.last_allowed.as_deref() == Some(sql) {
+            return Ok(());
+        }
         self.policy
             .check(self.dialect, sql)
-            .map_err(|refusal| Error::Denied(refusal.to_string()))
+            .map_err(|refusal| Error::Denied(refusal.to_string()))?;
+        self.last_allowed = Some(sql.to_owned());
+        Ok(())
     }
 
     /// Checks DDL the host rendered around a guest's expression or type.
@@ -320,6 +331,12 @@ impl OpState {
         match &result {
             Ok(_) => {
                 self.track(&op);
+                // A script's journal is what it ran (autogenerate replays it); online only
+                // the last op is kept, to name where a failure came: a data migration's
+                // statements and values are not held for the whole step.
+                if !self.offline() {
+                    self.journal.clear();
+                }
                 self.journal.push(op.into_record());
             }
             Err(e) => self.failed_op = Some(format!("{op}: {}", describe(e))),

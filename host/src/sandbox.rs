@@ -116,8 +116,10 @@ const PROVIDED: &[&str] = &[
 
 /// The engine every revision runs on, and the cache of compiled components.
 pub struct Sandbox {
-    linker: Linker<OpState>,
     compiler: Compiler,
+    /// One linker per engine: the optimising one's, and the baseline one's (`auto`).
+    linker: Linker<OpState>,
+    baseline_linker: Option<Linker<OpState>>,
     limits: Limits,
     /// Read-only directory grants by revision id (`[sandbox.read-only-dirs]`).
     read_only_dirs: BTreeMap<String, PathBuf>,
@@ -127,30 +129,30 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// An engine with `limits` (fuel, memory, stack, compiler), caching compiled
-    /// components in `cache_dir` when given.
+    /// components in `cache_dir` when given. With `compiler = "auto"` there are two:
+    /// Cranelift, for `retort compile` and the artifacts it cached, and Winch, for a
+    /// component a run finds nowhere in the cache and must compile itself.
     pub fn new(limits: &Limits, cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        config.wasm_component_model(true);
-        config.strategy(match limits.compiler {
-            crate::config::Compiler::Cranelift => wasmtime::Strategy::Cranelift,
-            crate::config::Compiler::Winch => wasmtime::Strategy::Winch,
-        });
-        let stack = limits.stack_kib.saturating_mul(1024);
-        config.max_wasm_stack(stack);
-        // Host calls run on the fiber's stack too: leave them room beyond the wasm stack.
-        config.async_stack_size(stack + (2 << 20));
-        let engine = Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))?;
-        let mut linker = Linker::new(&engine);
-        RevisionWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| SandboxError::Engine(e.to_string()))?;
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| SandboxError::Engine(e.to_string()))?;
-        // A cache that cannot be opened only costs compile time.
-        let cache = cache_dir.and_then(|dir| Cache::open(dir, &engine).ok());
+        use crate::config::Compiler as Choice;
+        let (main, baseline) = match limits.compiler {
+            Choice::Auto => (
+                Target::new(limits, wasmtime::Strategy::Cranelift, cache_dir)?,
+                Some(Target::new(limits, wasmtime::Strategy::Winch, cache_dir)?),
+            ),
+            Choice::Cranelift => (
+                Target::new(limits, wasmtime::Strategy::Cranelift, cache_dir)?,
+                None,
+            ),
+            Choice::Winch => (
+                Target::new(limits, wasmtime::Strategy::Winch, cache_dir)?,
+                None,
+            ),
+        };
+        let baseline_linker = baseline.as_ref().map(|t| linker(&t.engine)).transpose()?;
         Ok(Sandbox {
-            compiler: Compiler { engine, cache },
-            linker,
+            linker: linker(&main.engine)?,
+            baseline_linker,
+            compiler: Compiler { main, baseline },
             limits: limits.clone(),
             read_only_dirs: BTreeMap::new(),
             backtraces: false,
@@ -182,15 +184,14 @@ impl Sandbox {
     /// bound to that component's digest, and compiles again otherwise. Returns how many
     /// were compiled (the rest were cached already).
     pub fn compile_all(&self, revisions: &[Revision]) -> Result<usize, SandboxError> {
-        if self.compiler.cache.is_none() {
+        let main = &self.compiler.main;
+        if main.cache.is_none() {
             return Err(SandboxError::NoCache);
         }
         // Compiling checks what `precheck` would, and the earliest failure is returned.
-        let todo: Vec<&Revision> = revisions
-            .iter()
-            .filter(|r| !self.compiler.cached(r))
-            .collect();
-        on_every_core(&todo, |r| self.compiler.load(r).map(drop))?;
+        // The optimising compiler's artifacts, whatever a run would compile with.
+        let todo: Vec<&Revision> = revisions.iter().filter(|r| !main.cached(r)).collect();
+        on_every_core(&todo, |r| main.load(r).map(drop))?;
         Ok(todo.len())
     }
 
@@ -266,7 +267,14 @@ impl Sandbox {
         direction: Direction,
         state: OpState,
     ) -> (OpState, Result<(), CallError>) {
-        let mut store = Store::new(&self.compiler.engine, state);
+        // The engine that compiled the component, and its linker.
+        let linker = match &self.baseline_linker {
+            Some(baseline) if !Engine::same(component.engine(), &self.compiler.main.engine) => {
+                baseline
+            }
+            _ => &self.linker,
+        };
+        let mut store = Store::new(component.engine(), state);
         store.limiter(|state| &mut state.limits);
         if let Err(e) = store.set_fuel(self.limits.fuel) {
             return (
@@ -274,16 +282,15 @@ impl Sandbox {
                 Err(CallError::Instantiate(e.to_string())),
             );
         }
-        let instance =
-            match RevisionWorld::instantiate_async(&mut store, component, &self.linker).await {
-                Ok(instance) => instance,
-                Err(e) => {
-                    return (
-                        store.into_data(),
-                        Err(CallError::Instantiate(format!("{e:#}"))),
-                    );
-                }
-            };
+        let instance = match RevisionWorld::instantiate_async(&mut store, component, linker).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                return (
+                    store.into_data(),
+                    Err(CallError::Instantiate(format!("{e:#}"))),
+                );
+            }
+        };
         let call = async {
             match direction {
                 Direction::Up => instance.call_upgrade(&mut store).await,
@@ -311,9 +318,9 @@ impl Sandbox {
         (store.into_data(), outcome)
     }
 
-    /// The wasmtime engine.
+    /// The wasmtime engine (the optimising one, with `auto`).
     pub fn engine(&self) -> &Engine {
-        &self.compiler.engine
+        &self.compiler.main.engine
     }
 
     /// The trap first (what a user can act on), naming the limit when one ran out, then
@@ -359,14 +366,80 @@ impl Sandbox {
 /// share.
 #[derive(Clone)]
 pub(crate) struct Compiler {
+    /// The configured compiler (Cranelift with `auto`).
+    main: Target,
+    /// With `auto`: Winch, for what the main compiler's cache does not hold.
+    baseline: Option<Target>,
+}
+
+impl Compiler {
+    /// The component for a run: the main compiler's cached artifact when a verified one
+    /// exists, otherwise the baseline compiler's (cached or compiled now), otherwise
+    /// the main compiler's, compiled now.
+    fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
+        match &self.baseline {
+            Some(baseline) => match self.main.cached_component(revision) {
+                Some(component) => Ok(component),
+                None => baseline.load(revision),
+            },
+            None => self.main.load(revision),
+        }
+    }
+
+    /// Whether a cache holds an entry this run could use (see [`Target::cached`]).
+    fn cached(&self, revision: &Revision) -> bool {
+        self.main.cached(revision) || self.baseline.as_ref().is_some_and(|b| b.cached(revision))
+    }
+}
+
+/// One compiler: its engine and its cache.
+#[derive(Clone)]
+struct Target {
     engine: Engine,
     cache: Option<Cache>,
 }
 
-impl Compiler {
+impl Target {
+    fn new(
+        limits: &Limits,
+        strategy: wasmtime::Strategy,
+        cache_dir: Option<&Path>,
+    ) -> Result<Target, SandboxError> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        config.wasm_component_model(true);
+        config.strategy(strategy);
+        let stack = limits.stack_kib.saturating_mul(1024);
+        config.max_wasm_stack(stack);
+        // Host calls run on the fiber's stack too: leave them room beyond the wasm stack.
+        config.async_stack_size(stack + (2 << 20));
+        // Cranelift keeps each compiled function beside the components, so that code
+        // shared between components (an interpreter) is compiled once (FunctionCache).
+        if let (Some(dir), wasmtime::Strategy::Cranelift) = (cache_dir, strategy)
+            && let Ok(functions) = crate::cache::FunctionCache::open(dir)
+        {
+            config
+                .enable_incremental_compilation(std::sync::Arc::new(functions))
+                .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        }
+        let engine = Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        // A cache that cannot be opened only costs compile time.
+        let cache = cache_dir.and_then(|dir| Cache::open(dir, &engine).ok());
+        Ok(Target { engine, cache })
+    }
+
     /// The compiled component, with its imports checked against what the host provides.
     fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
-        let (component, fresh) = self.compile(revision)?;
+        if let Some(component) = self.cached_component(revision) {
+            return Ok(component);
+        }
+        let bytes = verified_bytes(revision)?;
+        let component =
+            Component::from_binary(&self.engine, &bytes).map_err(|e| SandboxError::Compile {
+                revision: revision.id().to_owned(),
+                path: revision.path.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let forbidden: Vec<String> = component
             .component_type()
             .imports(&self.engine)
@@ -380,41 +453,38 @@ impl Compiler {
                 imports: forbidden,
             });
         }
-        if fresh && let (Some(cache), Ok(artifact)) = (&self.cache, component.serialize()) {
+        if let (Some(cache), Ok(artifact)) = (&self.cache, component.serialize()) {
             cache.put(&revision.sha256, &artifact);
         }
         Ok(component)
     }
 
-    /// The compiled component, from the cache when a verified entry exists (then
-    /// `false`), otherwise compiled now (`true`).
-    fn compile(&self, revision: &Revision) -> Result<(Component, bool), SandboxError> {
-        let compile_err = |reason: String| SandboxError::Compile {
-            revision: revision.id().to_owned(),
-            path: revision.path.clone(),
-            reason,
-        };
-        if let Some(artifact) = self.cache.as_ref().and_then(|c| c.get(&revision.sha256)) {
-            // SAFETY: `Cache::get` returns only artifacts this cache serialized itself,
-            // authenticated with its own key and bound to this component's digest.
-            #[allow(unsafe_code)]
-            let cached = unsafe { Component::deserialize(&self.engine, &artifact) };
-            if let Ok(component) = cached {
-                return Ok((component, false));
-            }
-        }
-        let bytes = verified_bytes(revision)?;
-        Component::from_binary(&self.engine, &bytes)
-            .map(|c| (c, true))
-            .map_err(|e| compile_err(format!("{e:#}")))
+    /// The component from a verified cache entry, if there is one.
+    fn cached_component(&self, revision: &Revision) -> Option<Component> {
+        let artifact = self.cache.as_ref()?.get(&revision.sha256)?;
+        // SAFETY: `Cache::get` returns only artifacts this cache serialized itself,
+        // authenticated with its own key and bound to this component's digest. Only
+        // components that compiled and passed the imports check are cached.
+        #[allow(unsafe_code)]
+        unsafe { Component::deserialize(&self.engine, &artifact) }.ok()
     }
 
     /// Whether the cache holds an entry for this component (not verified: loading it
-    /// verifies it, and compiles again when it does not verify). Only components that
-    /// compiled and passed the imports check are cached.
+    /// verifies it, and compiles again when it does not verify).
     fn cached(&self, revision: &Revision) -> bool {
         self.cache.as_ref().is_some_and(|c| c.has(&revision.sha256))
     }
+}
+
+/// A linker for `engine` with what the host provides: the `retort:migration` world and
+/// WASI 0.2 (locked down per call, crate::wasi).
+fn linker(engine: &Engine) -> Result<Linker<OpState>, SandboxError> {
+    let mut linker = Linker::new(engine);
+    RevisionWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        .map_err(|e| SandboxError::Engine(e.to_string()))?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| SandboxError::Engine(e.to_string()))?;
+    Ok(linker)
 }
 
 /// Runs `f` on every item on every core (no more threads than items) and returns the

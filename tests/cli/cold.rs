@@ -95,10 +95,40 @@ fn entries(cache: &Path) -> BTreeMap<String, SystemTime> {
     all
 }
 
-#[test]
-fn compile_ahead_then_a_deploy_compiles_nothing_and_a_tampered_artifact_is_refused() {
+/// Engine folder -> its entries, with their modification times (folders holding none
+/// are left out).
+fn folders(cache: &Path) -> BTreeMap<String, BTreeMap<String, SystemTime>> {
+    let mut all = BTreeMap::new();
+    for dir in std::fs::read_dir(cache).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.is_dir() {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let entries = entries_in(&dir);
+            if !entries.is_empty() {
+                all.insert(name, entries);
+            }
+        }
+    }
+    all
+}
+
+fn entries_in(dir: &Path) -> BTreeMap<String, SystemTime> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().modified().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A project of `n` chained WAT revisions, each creating a table.
+fn chain(n: usize) -> Project {
     let p = Project::new();
-    let n = 12;
     for i in 0..n {
         let down: Vec<String> = (i > 0)
             .then(|| format!("r{:02}", i - 1))
@@ -110,6 +140,94 @@ fn compile_ahead_then_a_deploy_compiles_nothing_and_a_tampered_artifact_is_refus
             &wat_guest::revision(&format!("r{i:02}"), &down, &format!("t{i}"), ""),
         );
     }
+    p
+}
+
+#[test]
+fn auto_compiles_a_run_with_winch_and_ahead_with_cranelift() {
+    let n = 5;
+    let tables = |p: &Project| {
+        p.db()
+            .tables()
+            .iter()
+            .filter(|t| t.starts_with('t'))
+            .count()
+    };
+    // The engine folder each compiler writes to, from projects that name it.
+    let folder_of = |compiler: &str| {
+        let p = chain(1);
+        p.append_config(&format!("\n[sandbox]\ncompiler = \"{compiler}\"\n"));
+        p.ok(&["upgrade", "head"]);
+        let folders = folders(&p.path().join(".retort/cache"));
+        assert_eq!(folders.len(), 1, "{folders:?}");
+        folders.into_keys().next().unwrap()
+    };
+    let (winch, cranelift) = (folder_of("winch"), folder_of("cranelift"));
+    assert_ne!(winch, cranelift);
+
+    // `auto` (the default): a run compiles what the cache lacks with Winch.
+    let p = chain(n);
+    let cache = p.path().join(".retort/cache");
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(tables(&p), n);
+    let after_run = folders(&cache);
+    assert_eq!(after_run.keys().collect::<Vec<_>>(), vec![&winch]);
+    assert_eq!(after_run[&winch].len(), n);
+
+    // `retort compile` makes Cranelift's artifacts, whatever a run would use.
+    let said = p.ok(&["compile"]);
+    assert!(
+        said.contains(&format!("compiled {n} of {n} components")),
+        "{said}"
+    );
+    let compiled = folders(&cache);
+    assert_eq!(compiled[&cranelift].len(), n);
+    // Cranelift kept its compiled functions for the next component (FunctionCache).
+    assert!(
+        std::fs::metadata(cache.join("functions.log"))
+            .unwrap()
+            .len()
+            > 0
+    );
+    assert_eq!(compiled[&winch], after_run[&winch]);
+
+    // A run then loads those and compiles nothing (no entry written in either folder).
+    p.ok(&["downgrade", "base"]);
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(tables(&p), n);
+    assert_eq!(folders(&cache), compiled);
+
+    // A Cranelift artifact that fails its HMAC is not loaded: the run compiles that
+    // component with Winch, the others still load. (Winch's entries are removed first,
+    // so that a Winch entry appears only for what was compiled.)
+    p.ok(&["downgrade", "base"]);
+    std::fs::remove_dir_all(cache.join(&winch)).unwrap();
+    let victim = compiled[&cranelift].keys().next().unwrap().clone();
+    let path = cache.join(&cranelift).join(&victim);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let tampered = entries_in(&cache.join(&cranelift));
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(tables(&p), n);
+    let after = folders(&cache);
+    assert_eq!(after[&cranelift], tampered, "no Cranelift entry written");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
+    assert_eq!(
+        after[&winch].keys().collect::<Vec<_>>(),
+        vec![&victim],
+        "only the refused component is compiled again"
+    );
+}
+
+#[test]
+fn compile_ahead_then_a_deploy_compiles_nothing_and_a_tampered_artifact_is_refused() {
+    let n = 12;
+    let p = chain(n);
+    // One compiler for runs and `compile` alike (with `auto` a refused artifact is
+    // compiled with Winch instead: the test above).
+    p.append_config("\n[sandbox]\ncompiler = \"cranelift\"\n");
     let cache = p.path().join(".retort/cache");
     let said = p.ok(&["compile"]);
     assert!(

@@ -651,9 +651,10 @@ macro_rules! bind_values {
 pub(crate) use bind_values;
 
 /// Implements [`Conn`] for an sqlx transaction or pool connection of one engine:
-/// `$values` decodes a row, `$persistent` says whether statements stay prepared.
+/// `$rows` reads a statement's rows from the engine's connection (`Conn::rows`),
+/// `$persistent` says whether statements stay prepared.
 macro_rules! sqlx_conn {
-    ($ty:ty, in_transaction: $tx:tt, values: $values:path, persistent: $persistent:expr) => {
+    ($ty:ty, in_transaction: $tx:tt, rows: $rows:path, persistent: $persistent:expr) => {
         impl $crate::db::Conn for $ty {
             fn run<'a>(
                 &'a mut self,
@@ -707,12 +708,7 @@ macro_rules! sqlx_conn {
                 sql: &'a str,
                 skip: usize,
             ) -> $crate::db::BoxFuture<'a, Result<Vec<Vec<$crate::wit::Value>>, sqlx::Error>> {
-                Box::pin(async move {
-                    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-                        .fetch_all(&mut **self)
-                        .await?;
-                    rows.iter().map(|r| $values(r, skip)).collect()
-                })
+                Box::pin($rows(&mut **self, sql, skip))
             }
 
             fn strings<'a>(
@@ -740,6 +736,24 @@ macro_rules! sqlx_conn {
     };
 }
 pub(crate) use sqlx_conn;
+
+/// The rows of a statement run as plain text through sqlx, each decoded by `values`
+/// (skipping the first `skip` columns).
+pub(crate) async fn raw_rows<'c, E, DB>(
+    conn: E,
+    sql: &str,
+    skip: usize,
+    values: fn(&DB::Row, usize) -> Result<Vec<Value>, sqlx::Error>,
+) -> Result<Vec<Vec<Value>>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'c, Database = DB>,
+{
+    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| values(r, skip)).collect()
+}
 
 /// A transaction commits; a bare connection has nothing to commit.
 macro_rules! commit_of {

@@ -350,8 +350,8 @@ pub(crate) struct MySql {
 
 // (MySQL re-reads parameter types each time; closing statements there costs a
 // delayed-ACK round trip per execution, so they stay prepared.)
-sqlx_conn!(Transaction<'static, sqlx::MySql>, in_transaction: true, values: values, persistent: true);
-sqlx_conn!(PoolConnection<sqlx::MySql>, in_transaction: false, values: values, persistent: true);
+sqlx_conn!(Transaction<'static, sqlx::MySql>, in_transaction: true, rows: rows, persistent: true);
+sqlx_conn!(PoolConnection<sqlx::MySql>, in_transaction: false, rows: rows, persistent: true);
 
 impl MySql {
     pub(crate) async fn connect(url: &str, session: &Session) -> Result<MySql, sqlx::Error> {
@@ -535,6 +535,15 @@ impl Engine for MySql {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.pool.close())
     }
+}
+
+/// A statement's rows, through sqlx.
+async fn rows(
+    conn: &mut sqlx::mysql::MySqlConnection,
+    sql: &str,
+    skip: usize,
+) -> Result<Vec<Vec<Value>>, sqlx::Error> {
+    super::raw_rows(conn, sql, skip, values).await
 }
 
 fn values(row: &MySqlRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {

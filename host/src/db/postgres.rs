@@ -240,8 +240,8 @@ pub(crate) struct Postgres {
 
 // Statements are not kept prepared: the same SQL may come again with a NULL where a
 // value was (or the reverse), and PostgreSQL would keep the first parameter types.
-sqlx_conn!(Transaction<'static, sqlx::Postgres>, in_transaction: true, values: values, persistent: false);
-sqlx_conn!(PoolConnection<sqlx::Postgres>, in_transaction: false, values: values, persistent: false);
+sqlx_conn!(Transaction<'static, sqlx::Postgres>, in_transaction: true, rows: rows, persistent: false);
+sqlx_conn!(PoolConnection<sqlx::Postgres>, in_transaction: false, rows: rows, persistent: false);
 
 impl Postgres {
     pub(crate) async fn connect(url: &str, session: &Session) -> Result<Postgres, sqlx::Error> {
@@ -437,6 +437,15 @@ impl Engine for Postgres {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.pool.close())
     }
+}
+
+/// A statement's rows, through sqlx.
+async fn rows(
+    conn: &mut sqlx::postgres::PgConnection,
+    sql: &str,
+    skip: usize,
+) -> Result<Vec<Vec<Value>>, sqlx::Error> {
+    super::raw_rows(conn, sql, skip, values).await
 }
 
 fn values(row: &PgRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {

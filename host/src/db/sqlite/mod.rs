@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqliteRow};
-use sqlx::{AssertSqlSafe, Row as _, Transaction, TypeInfo as _, ValueRef as _};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::{AssertSqlSafe, Transaction};
 
 use self::rebuild::{Change, RebuildError};
 use super::{
@@ -291,8 +291,8 @@ pub(crate) struct Sqlite {
     interrupt: Arc<AtomicBool>,
 }
 
-sqlx_conn!(Transaction<'static, sqlx::Sqlite>, in_transaction: true, values: values, persistent: true);
-sqlx_conn!(PoolConnection<sqlx::Sqlite>, in_transaction: false, values: values, persistent: true);
+sqlx_conn!(Transaction<'static, sqlx::Sqlite>, in_transaction: true, rows: rows, persistent: true);
+sqlx_conn!(PoolConnection<sqlx::Sqlite>, in_transaction: false, rows: rows, persistent: true);
 
 impl Sqlite {
     pub(crate) async fn connect(url: &str) -> Result<Sqlite, sqlx::Error> {
@@ -301,7 +301,11 @@ impl Sqlite {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .foreign_keys(false)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // Rows cross from SQLite's thread through a bounded channel: a deep one lets
+            // the worker run ahead instead of waking this thread row by row (a cursor's
+            // batch, a catalog read).
+            .row_buffer_size(4096);
         let interrupt = Arc::new(AtomicBool::new(false));
         let flag = interrupt.clone();
         // No ping before each acquire: the connection is in this process, and a dead
@@ -426,21 +430,59 @@ impl Engine for Sqlite {
     }
 }
 
-/// SQLite values by their storage class.
-fn values(row: &SqliteRow, skip: usize) -> Result<Vec<Value>, sqlx::Error> {
-    (skip..row.len())
-        .map(|i| {
-            let raw = row.try_get_raw(i)?;
-            if raw.is_null() {
-                return Ok(Value::Null);
-            }
-            let ty = raw.type_info().name().to_owned();
-            Ok(match ty.as_str() {
-                "INTEGER" | "BOOLEAN" | "INT8" => Value::S64(row.try_get_unchecked(i)?),
-                "REAL" => Value::F64(row.try_get_unchecked(i)?),
-                "BLOB" => Value::Blob(row.try_get_unchecked(i)?),
-                _ => Value::Text(row.try_get_unchecked(i)?),
-            })
-        })
-        .collect()
+/// A statement's rows (a cursor's batch), values by their storage class, read on this
+/// thread straight from the connection's SQLite handle while sqlx's worker is locked
+/// out of it. Through sqlx every row would be a message from the worker thread (a
+/// wake-up and several allocations per row): a 1,000,000-row cursor spent most of its
+/// time there (issue 16). The statement is bounded (a cursor reads at most
+/// `[sandbox] max-batch-rows` rows of its snapshot), so holding this thread is brief,
+/// and the connection's progress handler still interrupts it.
+async fn rows(
+    conn: &mut sqlx::SqliteConnection,
+    sql: &str,
+    skip: usize,
+) -> Result<Vec<Vec<Value>>, sqlx::Error> {
+    let mut locked = conn.lock_handle().await?;
+    let raw = locked.as_raw_handle();
+    // SAFETY: sqlx's worker makes no call on the handle while `locked` lives, and
+    // `from_handle` borrows it (dropping the rusqlite connection, before `locked`, does
+    // not close it). Only this function's statement runs on it, and is finalized here.
+    #[allow(unsafe_code)]
+    let db = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }.map_err(direct_error)?;
+    read_rows(&db, sql, skip).map_err(direct_error)
+}
+
+fn read_rows(
+    db: &rusqlite::Connection,
+    sql: &str,
+    skip: usize,
+) -> Result<Vec<Vec<Value>>, rusqlite::Error> {
+    use rusqlite::types::ValueRef;
+    let mut statement = db.prepare(sql)?;
+    let width = statement.column_count();
+    let mut rows = statement.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(width.saturating_sub(skip));
+        for i in skip..width {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(v) => Value::S64(v),
+                ValueRef::Real(v) => Value::F64(v),
+                ValueRef::Text(t) => Value::Text(
+                    std::str::from_utf8(t)
+                        .map_err(|e| rusqlite::Error::Utf8Error(i, e))?
+                        .to_owned(),
+                ),
+                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            });
+        }
+        out.push(values);
+    }
+    Ok(out)
+}
+
+/// A direct read's failure, as sqlx reports SQLite's (with its code and message).
+fn direct_error(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("reading rows from SQLite: {e}"))
 }
