@@ -111,9 +111,16 @@ fn write_retort(dir: &Path, n: usize) {
         "[database]\nurl = \"sqlite:app.db\"\n\n[migrations]\nsources = \"versions\"\ncomponents = \"components\"\n\n[sandbox]\ncache-dir = \"cache\"\n",
     )
     .unwrap();
+    // Cranelift for every compile: its cache is what `retort compile` fills, which the
+    // default (`auto`) then loads (precompiled.toml).
     std::fs::write(
-        dir.join("winch.toml"),
-        "[database]\nurl = \"sqlite:app.db\"\n\n[migrations]\nsources = \"versions\"\ncomponents = \"components\"\n\n[sandbox]\ncache-dir = \"cache-winch\"\ncompiler = \"winch\"\n",
+        dir.join("cranelift.toml"),
+        "[database]\nurl = \"sqlite:app.db\"\n\n[migrations]\nsources = \"versions\"\ncomponents = \"components\"\n\n[sandbox]\ncache-dir = \"cache-cranelift\"\ncompiler = \"cranelift\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("precompiled.toml"),
+        "[database]\nurl = \"sqlite:app.db\"\n\n[migrations]\nsources = \"versions\"\ncomponents = \"components\"\n\n[sandbox]\ncache-dir = \"cache-cranelift\"\n",
     )
     .unwrap();
     std::fs::write(marker, "").unwrap();
@@ -187,7 +194,8 @@ struct Sample {
     n: usize,
     cold: Run,
     warm: Run,
-    winch_cold: Run,
+    cranelift_cold: Run,
+    precompiled: Run,
     sql: Run,
     history: Run,
     alembic: Run,
@@ -220,11 +228,12 @@ fn sample(retort: &Path, root: &Path, n: usize, rounds: usize) -> Sample {
             let _ = std::fs::remove_dir_all(dir.join(f));
         }
     };
-    let (mut cold, mut warm, mut winch_cold, mut sql, mut history) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut cold, mut warm, mut cranelift_cold, mut precompiled) =
+        (vec![], vec![], vec![], vec![]);
+    let (mut sql, mut history) = (vec![], vec![]);
     let (mut alembic, mut alembic_sql, mut floor) = (vec![], vec![], vec![]);
     for _ in 0..rounds {
-        fresh(&project, &["app.db", "cache", "cache-winch"]);
+        fresh(&project, &["app.db", "cache", "cache-cranelift"]);
         cold.push(measure(
             &mut retort_cmd("retort.toml", &["upgrade", "head"]),
             None,
@@ -237,8 +246,13 @@ fn sample(retort: &Path, root: &Path, n: usize, rounds: usize) -> Sample {
             None,
         ));
         fresh(&project, &["app.db"]);
-        winch_cold.push(measure(
-            &mut retort_cmd("winch.toml", &["upgrade", "head"]),
+        cranelift_cold.push(measure(
+            &mut retort_cmd("cranelift.toml", &["upgrade", "head"]),
+            None,
+        ));
+        fresh(&project, &["app.db"]);
+        precompiled.push(measure(
+            &mut retort_cmd("precompiled.toml", &["upgrade", "head"]),
             None,
         ));
         sql.push(measure(
@@ -267,7 +281,8 @@ fn sample(retort: &Path, root: &Path, n: usize, rounds: usize) -> Sample {
         n,
         cold: Run::best(&cold),
         warm: Run::best(&warm),
-        winch_cold: Run::best(&winch_cold),
+        cranelift_cold: Run::best(&cranelift_cold),
+        precompiled: Run::best(&precompiled),
         sql: Run::best(&sql),
         history: Run::best(&history),
         alembic: Run::best(&alembic),
@@ -296,20 +311,26 @@ fn table(title: &str, samples: &[Sample]) -> String {
         };
         row(
             &mut md,
-            "`upgrade head`, empty cache",
+            "`upgrade head`, empty cache (`auto`: Winch)",
             s.cold,
             Some(s.alembic),
         );
         row(
             &mut md,
-            "`upgrade head`, warm cache",
+            "`upgrade head`, empty cache, Cranelift",
+            s.cranelift_cold,
+            Some(s.alembic),
+        );
+        row(
+            &mut md,
+            "`upgrade head`, warm cache (Winch's artifacts)",
             s.warm,
             Some(s.alembic),
         );
         row(
             &mut md,
-            "`upgrade head`, Winch, empty cache",
-            s.winch_cold,
+            "`upgrade head`, precompiled (`retort compile`'s Cranelift artifacts)",
+            s.precompiled,
             Some(s.alembic),
         );
         row(&mut md, "`upgrade head --sql`", s.sql, Some(s.alembic_sql));
@@ -352,7 +373,9 @@ fn main() {
          Retort's own `--sql` script (the same DDL and ledger writes, one transaction per \
          revision). Interleaved, best of the rounds; wall time, peak RSS and context switches \
          (voluntary + involuntary) from `/usr/bin/time`. *Empty cache*: every component \
-         compiled in that run. Sizes run: {} (`RETORT_BENCH_SIZES`).\n\n",
+         compiled in that run (by default, `compiler = \"auto\"`, with Winch); *warm*: the \
+         artifacts that run cached; *precompiled*: Cranelift's artifacts, what `retort \
+         compile` leaves, loaded by the default configuration. Sizes run: {} (`RETORT_BENCH_SIZES`).\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         sizes
             .iter()
