@@ -158,9 +158,9 @@ pub struct Limits {
     /// Where compiled components are cached (`""` turns the cache off).
     pub cache_dir: PathBuf,
     /// Which compiler turns components into machine code: `auto` (the default:
-    /// Cranelift for `retort compile` and what it left in the cache, Winch for what a
-    /// run must compile itself), `cranelift` (optimising) or `winch` (a baseline
-    /// compiler: compiles several times faster, runs slower).
+    /// Cranelift, except for a component of 1 MiB or more, an interpreter inside, that a
+    /// run must compile itself: Winch), `cranelift` (optimising) or `winch` (a baseline
+    /// compiler: compiles large guests several times faster, runs slower).
     pub compiler: Compiler,
 }
 
@@ -169,9 +169,10 @@ pub struct Limits {
 /// The compiler that turns components into machine code.
 pub enum Compiler {
     #[default]
-    /// The optimising compiler for artifacts made ahead (`retort compile`) and found in
-    /// the cache; the baseline compiler for a component a run must compile itself,
+    /// The optimising compiler, except for a large component (1 MiB or more: an
+    /// interpreter inside) that a run must compile itself: the baseline compiler there,
     /// where compiling costs more than the slower code (docs/design.md, note 50).
+    /// `retort compile` always uses the optimising compiler.
     Auto,
     /// The optimising compiler, always.
     Cranelift,

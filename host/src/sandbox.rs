@@ -130,8 +130,9 @@ pub struct Sandbox {
 impl Sandbox {
     /// An engine with `limits` (fuel, memory, stack, compiler), caching compiled
     /// components in `cache_dir` when given. With `compiler = "auto"` there are two:
-    /// Cranelift, for `retort compile` and the artifacts it cached, and Winch, for a
-    /// component a run finds nowhere in the cache and must compile itself.
+    /// Cranelift, for `retort compile`, for what it cached and for small components,
+    /// and Winch, for a large component (an interpreter inside) that a run finds
+    /// nowhere in the cache and must compile itself.
     pub fn new(limits: &Limits, cache_dir: Option<&Path>) -> Result<Sandbox, SandboxError> {
         use crate::config::Compiler as Choice;
         let (main, baseline) = match limits.compiler {
@@ -368,27 +369,42 @@ impl Sandbox {
 pub(crate) struct Compiler {
     /// The configured compiler (Cranelift with `auto`).
     main: Target,
-    /// With `auto`: Winch, for what the main compiler's cache does not hold.
+    /// With `auto`: Winch, for a large component the main compiler's cache does not
+    /// hold.
     baseline: Option<Target>,
 }
 
+/// With `auto`, a component at least this large that a run must compile goes to Winch:
+/// it carries an interpreter (Python, JavaScript: 12-18 MB), which Winch compiles 3-4x
+/// faster than Cranelift, with or without Cranelift's function cache. Smaller ones go
+/// to Cranelift, whose function cache makes a run of many similar small components
+/// faster than Winch (BENCHMARKS.md; docs/design.md, note 50).
+pub const BASELINE_FROM_BYTES: u64 = 1 << 20;
+
 impl Compiler {
     /// The component for a run: the main compiler's cached artifact when a verified one
-    /// exists, otherwise the baseline compiler's (cached or compiled now), otherwise
-    /// the main compiler's, compiled now.
+    /// exists; otherwise, for a large component with `auto`, the baseline compiler's
+    /// (cached, or compiled now); otherwise the main compiler's, compiled now.
     fn load(&self, revision: &Revision) -> Result<Component, SandboxError> {
         match &self.baseline {
-            Some(baseline) => match self.main.cached_component(revision) {
-                Some(component) => Ok(component),
-                None => baseline.load(revision),
-            },
-            None => self.main.load(revision),
+            Some(baseline) if revision.size >= BASELINE_FROM_BYTES => {
+                match self.main.cached_component(revision) {
+                    Some(component) => Ok(component),
+                    None => baseline.load(revision),
+                }
+            }
+            _ => self.main.load(revision),
         }
     }
 
-    /// Whether a cache holds an entry this run could use (see [`Target::cached`]).
+    /// Whether a cache holds an entry [`Compiler::load`] would use (see
+    /// [`Target::cached`]).
     fn cached(&self, revision: &Revision) -> bool {
-        self.main.cached(revision) || self.baseline.as_ref().is_some_and(|b| b.cached(revision))
+        self.main.cached(revision)
+            || self
+                .baseline
+                .as_ref()
+                .is_some_and(|b| revision.size >= BASELINE_FROM_BYTES && b.cached(revision))
     }
 }
 

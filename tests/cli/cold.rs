@@ -143,9 +143,32 @@ fn chain(n: usize) -> Project {
     p
 }
 
+/// The component with a custom section of `bytes` zeros appended: as large on disk as
+/// a component carrying an interpreter, as quick to compile as the original.
+fn padded(component: &[u8], bytes: usize) -> Vec<u8> {
+    let mut section = Vec::new();
+    let name = b"padding";
+    section.push(name.len() as u8);
+    section.extend_from_slice(name);
+    section.resize(section.len() + bytes, 0);
+    let mut out = component.to_vec();
+    out.push(0); // custom section
+    let mut n = section.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(&section);
+    out
+}
+
 #[test]
-fn auto_compiles_a_run_with_winch_and_ahead_with_cranelift() {
-    let n = 5;
+fn auto_compiles_large_components_with_winch_the_rest_and_compile_with_cranelift() {
     let tables = |p: &Project| {
         p.db()
             .tables()
@@ -165,23 +188,36 @@ fn auto_compiles_a_run_with_winch_and_ahead_with_cranelift() {
     let (winch, cranelift) = (folder_of("winch"), folder_of("cranelift"));
     assert_ne!(winch, cranelift);
 
-    // `auto` (the default): a run compiles what the cache lacks with Winch.
-    let p = chain(n);
+    // `auto` (the default): four small revisions, then one of 1 MiB and more (the size
+    // of a component with an interpreter inside).
+    let small = 4;
+    let p = chain(small);
+    let big = retort::sandbox::BASELINE_FROM_BYTES as usize;
+    p.write_component(
+        "r99.wasm",
+        &padded(&wat_guest::revision("r99", &["r03"], "t99", ""), big),
+    );
+    let big_entry = format!(
+        "{}.cwasm",
+        retort::revision::sha256_hex(&std::fs::read(p.path().join("components/r99.wasm")).unwrap())
+    );
     let cache = p.path().join(".retort/cache");
     p.ok(&["upgrade", "head"]);
-    assert_eq!(tables(&p), n);
+    assert_eq!(tables(&p), small + 1);
     let after_run = folders(&cache);
-    assert_eq!(after_run.keys().collect::<Vec<_>>(), vec![&winch]);
-    assert_eq!(after_run[&winch].len(), n);
-
-    // `retort compile` makes Cranelift's artifacts, whatever a run would use.
-    let said = p.ok(&["compile"]);
-    assert!(
-        said.contains(&format!("compiled {n} of {n} components")),
-        "{said}"
+    assert_eq!(after_run[&cranelift].len(), small, "{after_run:?}");
+    assert_eq!(
+        after_run[&winch].keys().collect::<Vec<_>>(),
+        vec![&big_entry],
+        "the large one went to Winch"
     );
+
+    // `retort compile` makes Cranelift's artifacts: only the large one lacked one.
+    let said = p.ok(&["compile"]);
+    assert!(said.contains("compiled 1 of 5 components"), "{said}");
     let compiled = folders(&cache);
-    assert_eq!(compiled[&cranelift].len(), n);
+    assert_eq!(compiled[&cranelift].len(), small + 1);
+    assert_eq!(compiled[&winch], after_run[&winch]);
     // Cranelift kept its compiled functions for the next component (FunctionCache).
     assert!(
         std::fs::metadata(cache.join("functions.log"))
@@ -189,34 +225,32 @@ fn auto_compiles_a_run_with_winch_and_ahead_with_cranelift() {
             .len()
             > 0
     );
-    assert_eq!(compiled[&winch], after_run[&winch]);
 
-    // A run then loads those and compiles nothing (no entry written in either folder).
+    // A run then loads Cranelift's artifacts and compiles nothing.
     p.ok(&["downgrade", "base"]);
     p.ok(&["upgrade", "head"]);
-    assert_eq!(tables(&p), n);
+    assert_eq!(tables(&p), small + 1);
     assert_eq!(folders(&cache), compiled);
 
     // A Cranelift artifact that fails its HMAC is not loaded: the run compiles that
-    // component with Winch, the others still load. (Winch's entries are removed first,
-    // so that a Winch entry appears only for what was compiled.)
+    // component again (the large one with Winch), the others still load. (Winch's
+    // entries are removed first, so that one appears only for what was compiled.)
     p.ok(&["downgrade", "base"]);
     std::fs::remove_dir_all(cache.join(&winch)).unwrap();
-    let victim = compiled[&cranelift].keys().next().unwrap().clone();
-    let path = cache.join(&cranelift).join(&victim);
+    let path = cache.join(&cranelift).join(&big_entry);
     let mut bytes = std::fs::read(&path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
     std::fs::write(&path, &bytes).unwrap();
     let tampered = entries_in(&cache.join(&cranelift));
     p.ok(&["upgrade", "head"]);
-    assert_eq!(tables(&p), n);
+    assert_eq!(tables(&p), small + 1);
     let after = folders(&cache);
     assert_eq!(after[&cranelift], tampered, "no Cranelift entry written");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
     assert_eq!(
         after[&winch].keys().collect::<Vec<_>>(),
-        vec![&victim],
+        vec![&big_entry],
         "only the refused component is compiled again"
     );
 }
