@@ -8,9 +8,8 @@ use std::time::SystemTime;
 use crate::support::Project;
 use crate::wat_guest;
 
-/// Appends a component-level custom section (what `retort pack` adds), without the
-/// validation `pack` does: how a broken component can still carry revision metadata.
-fn with_metadata_unchecked(component: &[u8], meta: &retort::revision::Metadata) -> Vec<u8> {
+/// Appends a component-level custom section named `name` holding `data`.
+fn with_custom_section(component: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
     fn leb(mut n: usize, out: &mut Vec<u8>) {
         loop {
             let byte = (n & 0x7f) as u8;
@@ -22,17 +21,25 @@ fn with_metadata_unchecked(component: &[u8], meta: &retort::revision::Metadata) 
             out.push(byte | 0x80);
         }
     }
-    let name = retort::revision::SECTION.as_bytes();
-    let data = serde_json::to_vec(meta).unwrap();
     let mut body = Vec::new();
     leb(name.len(), &mut body);
-    body.extend_from_slice(name);
-    body.extend_from_slice(&data);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
     let mut out = component.to_vec();
     out.push(0); // custom section
     leb(body.len(), &mut out);
     out.extend_from_slice(&body);
     out
+}
+
+/// The metadata section `retort pack` adds, without the validation `pack` does: how a
+/// broken component can still carry revision metadata.
+fn with_metadata_unchecked(component: &[u8], meta: &retort::revision::Metadata) -> Vec<u8> {
+    with_custom_section(
+        component,
+        retort::revision::SECTION,
+        &serde_json::to_vec(meta).unwrap(),
+    )
 }
 
 fn meta(id: &str, down: &[&str]) -> retort::revision::Metadata {
@@ -146,25 +153,7 @@ fn chain(n: usize) -> Project {
 /// The component with a custom section of `bytes` zeros appended: as large on disk as
 /// a component carrying an interpreter, as quick to compile as the original.
 fn padded(component: &[u8], bytes: usize) -> Vec<u8> {
-    let mut section = Vec::new();
-    let name = b"padding";
-    section.push(name.len() as u8);
-    section.extend_from_slice(name);
-    section.resize(section.len() + bytes, 0);
-    let mut out = component.to_vec();
-    out.push(0); // custom section
-    let mut n = section.len();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
-    out.extend_from_slice(&section);
-    out
+    with_custom_section(component, "padding", &vec![0; bytes])
 }
 
 #[test]
