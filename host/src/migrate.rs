@@ -246,8 +246,8 @@ pub struct Applied {
     pub message: String,
     /// How long the step took, in milliseconds.
     pub millis: u128,
-    /// The ops the revision ran, in order (its journal; bulk inserts without rows). Only
-    /// a script keeps them all; against a database, only the last.
+    /// The ops the revision ran, in order (its journal; bulk inserts without rows): for
+    /// a script only; empty against a database.
     #[serde(skip)]
     pub ops: Vec<crate::op::Op>,
 }
@@ -574,6 +574,9 @@ impl Runner<'_> {
             {
                 outcome = Err(CallError::Guest(format!("cannot close its cursors: {e}")));
             }
+            // A script's journal is its steps' ops (autogenerate, the dry-run listing);
+            // against a database nothing reads it after the step.
+            let script = state.offline();
             let tx = state.take_tx().expect("the state owns the transaction");
             let entry = |status, detail, heads| LogEntry {
                 revision: &step.revision,
@@ -626,7 +629,11 @@ impl Runner<'_> {
                 direction: step.direction,
                 message: rev.meta.message.clone(),
                 millis: started.elapsed().as_millis(),
-                ops: std::mem::take(&mut state.journal),
+                ops: if script {
+                    std::mem::take(&mut state.journal)
+                } else {
+                    Vec::new()
+                },
             };
             if let Some(progress) = progress {
                 progress(step, rev, Some(&done));
