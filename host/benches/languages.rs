@@ -23,6 +23,16 @@ fn run(cmd: &mut Command) -> (Duration, String) {
     (took, stderr)
 }
 
+/// The bench table the guests update, in `dir`/bench.db.
+fn seed(dir: &Path) {
+    let status = Command::new("sqlite3")
+        .arg(dir.join("bench.db"))
+        .arg("CREATE TABLE bench (n INTEGER); INSERT INTO bench VALUES (0);")
+        .status()
+        .expect("sqlite3 is needed (scripts/setup.sh installs it)");
+    assert!(status.success());
+}
+
 /// The next revision of an interpreted language compiled with the first one's cache: one
 /// row of the second table.
 fn next_revision(
@@ -50,12 +60,7 @@ fn next_revision(
         ),
     )
     .unwrap();
-    let status = Command::new("sqlite3")
-        .arg(dir.path().join("bench.db"))
-        .arg("CREATE TABLE bench (n INTEGER); INSERT INTO bench VALUES (0);")
-        .status()
-        .expect("sqlite3 is needed (scripts/setup.sh installs it)");
-    assert!(status.success());
+    seed(dir.path());
     let (took, _) = run(Command::new(retort)
         .arg("-c")
         .arg(&project)
@@ -138,12 +143,7 @@ fn main() {
             .unwrap();
         };
         write_config("cranelift");
-        let status = Command::new("sqlite3")
-            .arg(dir.path().join("bench.db"))
-            .arg("CREATE TABLE bench (n INTEGER); INSERT INTO bench VALUES (0);")
-            .status()
-            .expect("sqlite3 is needed (scripts/setup.sh installs it)");
-        assert!(status.success());
+        seed(dir.path());
         let retort_in = |args: &[&str]| {
             let mut c = Command::new(&retort);
             c.arg("-c").arg(&project).args(args);
