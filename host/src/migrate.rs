@@ -514,8 +514,7 @@ impl Runner<'_> {
             .iter()
             .map(|step| self.history.revisions[&step.revision].clone())
             .collect();
-        self.sandbox.precheck(&planned)?;
-        let mut pipeline = self.sandbox.pipeline(planned);
+        let mut pipeline = self.sandbox.pipeline(planned)?;
         let mut heads = start.to_vec();
         let mut applied: Vec<Applied> = Vec::new();
         for (i, step) in steps.iter().enumerate() {

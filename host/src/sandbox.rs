@@ -173,10 +173,23 @@ impl Sandbox {
     }
 
     /// The components of a plan, compiled on every core ahead of the step that runs
-    /// them and dropped after it ([`Pipeline`]). Call [`Sandbox::precheck`] first: it
-    /// refuses what would fail later before anything runs.
-    pub(crate) fn pipeline(&self, revisions: Vec<Revision>) -> Pipeline {
-        Pipeline::start(self.compiler.clone(), revisions)
+    /// them and dropped after it ([`Pipeline`]), once every component the cache does not
+    /// hold has been checked without compiling it, on every core: readable, unchanged
+    /// since it was read, a valid component, importing only what the host provides. The
+    /// first failure in plan order is returned, before anything runs. A component the
+    /// cache holds passed these checks when it was compiled and is not read again.
+    pub(crate) fn pipeline(&self, revisions: Vec<Revision>) -> Result<Pipeline, SandboxError> {
+        let todo: Vec<&Revision> = revisions
+            .iter()
+            .filter(|r| !self.compiler.cached(r))
+            .collect();
+        on_every_core(&todo, |r| precheck(r))?;
+        let all_cached = todo.is_empty();
+        Ok(Pipeline::start(
+            self.compiler.clone(),
+            revisions,
+            all_cached,
+        ))
     }
 
     /// Compiles every component into the cache ahead of a deploy (`retort compile`), on
@@ -194,18 +207,6 @@ impl Sandbox {
         let todo: Vec<&Revision> = revisions.iter().filter(|r| !main.cached(r)).collect();
         on_every_core(&todo, |r| main.load(r).map(drop))?;
         Ok(todo.len())
-    }
-
-    /// Checks every component of a plan without compiling it, on every core: readable,
-    /// unchanged since it was read, a valid component, importing only what the host
-    /// provides. The first failure in plan order is returned. A component the cache
-    /// holds passed these checks when it was compiled and is not read again.
-    pub(crate) fn precheck(&self, revisions: &[Revision]) -> Result<(), SandboxError> {
-        let todo: Vec<&Revision> = revisions
-            .iter()
-            .filter(|r| !self.compiler.cached(r))
-            .collect();
-        on_every_core(&todo, |r| precheck(r))
     }
 
     /// Limits for one revision call's store.

@@ -57,11 +57,14 @@ struct Shared {
 
 impl Pipeline {
     /// Starts compiling `revisions` on one thread per core (no more threads than
-    /// components).
-    pub(crate) fn start(compiler: Compiler, revisions: Vec<Revision>) -> Pipeline {
+    /// components), or, when the cache holds `all_cached` of them, starts no thread.
+    pub(crate) fn start(
+        compiler: Compiler,
+        revisions: Vec<Revision>,
+        all_cached: bool,
+    ) -> Pipeline {
         let len = revisions.len();
-        let inline = revisions.iter().all(|r| compiler.cached(r));
-        let threads = if inline {
+        let threads = if all_cached {
             0
         } else {
             std::thread::available_parallelism()
@@ -93,7 +96,7 @@ impl Pipeline {
             ready: BTreeMap::new(),
             turn: 0,
             revisions,
-            inline: inline.then_some(compiler),
+            inline: all_cached.then_some(compiler),
         }
     }
 
