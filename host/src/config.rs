@@ -109,8 +109,9 @@ impl Default for Migrations {
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 /// `[build]`: how `retort build` turns sources into components.
 pub struct Build {
-    /// The `retort-guest` dependency of revision crates, as a Cargo dependency
-    /// specification, e.g. `{ path = "../guest-sdk" }` or `"0.1"`.
+    /// The `retort-guest` dependency of revision crates: `"bundled"` (the default: the
+    /// SDK inside this binary, written into the build directory), or a Cargo dependency
+    /// specification, e.g. `{ path = "../guest-sdk" }`.
     pub guest_sdk: toml::Value,
     /// Where revision crates are generated.
     pub dir: PathBuf,
@@ -123,7 +124,7 @@ pub struct Build {
 impl Default for Build {
     fn default() -> Self {
         Build {
-            guest_sdk: toml::Value::String(env!("CARGO_PKG_VERSION").into()),
+            guest_sdk: toml::Value::String(crate::build::sdk::BUNDLED.into()),
             dir: ".retort/build".into(),
             target_dir: None,
         }
@@ -348,7 +349,7 @@ sources = "migrations/versions"       # revision sources, read by `retort build`
 components = "migrations/components"  # built revisions: all a deploy needs
 
 [build]
-guest-sdk = {guest_sdk}
+guest-sdk = {guest_sdk}      # the SDK inside retort, or a Cargo dependency such as {{ path = "..." }}
 dir = ".retort/build"
 
 [sandbox]

@@ -256,8 +256,8 @@ pub struct Applied {
 pub struct History {
     /// The revision graph.
     pub graph: Graph,
-    /// Each revision by id: metadata, path, digest.
-    pub revisions: HashMap<String, Revision>,
+    /// Each revision by id: metadata, path, digest (shared with the plans made from it).
+    pub revisions: HashMap<String, Arc<Revision>>,
 }
 
 impl History {
@@ -280,7 +280,10 @@ impl History {
             }
         }
         let graph = Graph::new(list.iter().map(|r| r.meta.clone()))?;
-        let revisions = list.into_iter().map(|r| (r.meta.id.clone(), r)).collect();
+        let revisions = list
+            .into_iter()
+            .map(|r| (r.meta.id.clone(), Arc::new(r)))
+            .collect();
         Ok(History { graph, revisions })
     }
 }
@@ -510,7 +513,7 @@ impl Runner<'_> {
         replay: usize,
         start: &[String],
     ) -> Result<Vec<Applied>, MigrateError> {
-        let planned: Vec<Revision> = steps
+        let planned: Vec<Arc<Revision>> = steps
             .iter()
             .map(|step| self.history.revisions[&step.revision].clone())
             .collect();

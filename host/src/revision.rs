@@ -183,8 +183,8 @@ pub fn valid_id(id: &str) -> bool {
 /// A revision file on disk: its metadata and the digest of its bytes.
 #[derive(Debug, Clone)]
 pub struct Revision {
-    /// Its metadata (from the component's custom section).
-    pub meta: Metadata,
+    /// Its metadata (from the component's custom section), shared with the graph.
+    pub meta: std::sync::Arc<Metadata>,
     /// Its file (or, for one given in code, its name).
     pub path: PathBuf,
     /// SHA-256 of the whole file, lowercase hex.
@@ -203,7 +203,7 @@ impl Revision {
             path: path.to_owned(),
             source,
         })?;
-        let meta = read_metadata(&bytes, path)?;
+        let meta = read_metadata(&bytes, path)?.into();
         Ok(Revision {
             meta,
             path: path.to_owned(),
@@ -221,7 +221,7 @@ impl Revision {
     ) -> Result<Self, RevisionError> {
         let path = name.into();
         let bytes: std::sync::Arc<[u8]> = bytes.into();
-        let meta = read_metadata(&bytes, &path)?;
+        let meta = read_metadata(&bytes, &path)?.into();
         Ok(Revision {
             meta,
             path,
@@ -462,7 +462,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Revision>, RevisionError> {
         let rev = Revision::open(&path)?;
         if let Some(first) = seen.insert(rev.meta.id.clone(), path.clone()) {
             return Err(RevisionError::DuplicateId {
-                id: rev.meta.id,
+                id: rev.meta.id.clone(),
                 first,
                 second: path,
             });

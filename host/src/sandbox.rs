@@ -178,9 +178,13 @@ impl Sandbox {
     /// since it was read, a valid component, importing only what the host provides. The
     /// first failure in plan order is returned, before anything runs. A component the
     /// cache holds passed these checks when it was compiled and is not read again.
-    pub(crate) fn pipeline(&self, revisions: Vec<Revision>) -> Result<Pipeline, SandboxError> {
+    pub(crate) fn pipeline(
+        &self,
+        revisions: Vec<std::sync::Arc<Revision>>,
+    ) -> Result<Pipeline, SandboxError> {
         let todo: Vec<&Revision> = revisions
             .iter()
+            .map(|r| &**r)
             .filter(|r| !self.compiler.cached(r))
             .collect();
         on_every_core(&todo, |r| precheck(r))?;
@@ -197,14 +201,21 @@ impl Sandbox {
     /// entries carry the cache's HMAC: a deploy uses one only when it verifies and is
     /// bound to that component's digest, and compiles again otherwise. Returns how many
     /// were compiled (the rest were cached already).
-    pub fn compile_all(&self, revisions: &[Revision]) -> Result<usize, SandboxError> {
+    pub fn compile_all<R: std::borrow::Borrow<Revision>>(
+        &self,
+        revisions: &[R],
+    ) -> Result<usize, SandboxError> {
         let main = &self.compiler.main;
         if main.cache.is_none() {
             return Err(SandboxError::NoCache);
         }
         // Compiling checks what `precheck` would, and the earliest failure is returned.
         // The optimising compiler's artifacts, whatever a run would compile with.
-        let todo: Vec<&Revision> = revisions.iter().filter(|r| !main.cached(r)).collect();
+        let todo: Vec<&Revision> = revisions
+            .iter()
+            .map(|r| r.borrow())
+            .filter(|r| !main.cached(r))
+            .collect();
         on_every_core(&todo, |r| main.load(r).map(drop))?;
         Ok(todo.len())
     }

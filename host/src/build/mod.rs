@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::graph::{Graph, GraphError};
 use crate::revision::{self, Metadata};
 
+pub mod sdk;
 pub mod toolchain;
 
 /// Why revision sources could not be read, built or written.
@@ -92,9 +93,9 @@ pub enum BuildError {
     )]
     NoToolchain,
     /// cargo failed; its output went to the terminal.
-    #[error("cargo failed to build the revisions (exit status {status}); its output is above")]
+    #[error("cargo failed to build the revisions ({status}); its errors are above")]
     Cargo {
-        /// Its exit status.
+        /// How it ended: `exit code 101`, `killed by signal 9`.
         status: String,
     },
     /// A tool that could not be started.
@@ -143,13 +144,23 @@ pub enum BuildError {
         hint: String,
     },
     /// A language's tool failed; its output went to the terminal.
-    #[error("{tool} failed (exit status {status}); its output is above")]
+    #[error("{tool} failed ({status}); its errors are above")]
     Tool {
         /// The tool.
         tool: String,
-        /// Its exit status.
+        /// How it ended: `exit code 1`, `killed by signal 9`.
         status: String,
     },
+}
+
+/// How a tool ended, in words: `exit code 101`, `killed by signal 9`.
+pub(crate) fn ended(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => status.to_string(),
+    }
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
@@ -511,22 +522,17 @@ pub fn init_project(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
     if config_path.exists() {
         return Err(InitError::Exists(config_path));
     }
-    // A source checkout's SDK when retort runs from one, else the published crate.
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
-    let spec = match sdk.canonicalize() {
-        Ok(p) => format!(
-            "{{ path = {} }}",
-            toml::Value::String(p.display().to_string())
-        ),
-        Err(_) => format!("\"{}\"", env!("CARGO_PKG_VERSION")),
-    };
     let versions = dir.join("migrations/versions");
     let io = |source| InitError::Io {
         path: dir.to_owned(),
         source,
     };
     std::fs::create_dir_all(&versions).map_err(io)?;
-    std::fs::write(&config_path, crate::config::template(&spec)).map_err(io)?;
+    std::fs::write(
+        &config_path,
+        crate::config::template(&format!("{:?}", sdk::BUNDLED)),
+    )
+    .map_err(io)?;
     std::fs::write(
         dir.join("migrations/script.rs.tmpl"),
         toolchain::rust::TEMPLATE,

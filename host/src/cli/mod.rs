@@ -32,9 +32,10 @@ use crate::wit::LogLevel;
     about = "Database migrations as sandboxed WebAssembly components"
 )]
 pub struct Cli {
-    /// The config file.
-    #[arg(short, long, global = true, env = "RETORT_CONFIG", default_value = config::FILE_NAME)]
-    pub config: PathBuf,
+    /// The config file (default: retort.toml in this directory or the nearest parent
+    /// that has one).
+    #[arg(short, long, global = true, env = "RETORT_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Database URL, over the config file (also RETORT_DATABASE_URL; DATABASE_URL is the
     /// last fallback).
     #[arg(long, global = true)]
@@ -295,6 +296,17 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// False for the commands that work on files named on the command line alone.
+    fn needs_project(&self) -> bool {
+        match self {
+            Command::Init { .. } | Command::Pack { .. } => false,
+            Command::Inspect { target } => !Path::new(target).is_file(),
+            _ => true,
+        }
+    }
+}
+
 /// The options `upgrade` and `downgrade` share.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -414,6 +426,39 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The configuration: the file `-c`/`RETORT_CONFIG` names, which must exist, or else
+/// `retort.toml` in the working directory or its nearest parent that has one (as cargo
+/// and git look). Without one, a command that needs a project is a usage error saying
+/// how to make one; the others run with the defaults.
+fn locate_config(named: Option<&Path>, needs_project: bool) -> Result<Config, Failure> {
+    if let Some(path) = named {
+        if !path.is_file() {
+            return Err(usage(anyhow::anyhow!(
+                "config file {} not found (named by -c/--config or RETORT_CONFIG): check the path, or create a project there with `retort init`",
+                path.display()
+            )));
+        }
+        return Config::load(path).map_err(usage);
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| usage(anyhow::anyhow!("cannot read the working directory: {e}")))?;
+    if let Some(found) = cwd
+        .ancestors()
+        .map(|dir| dir.join(config::FILE_NAME))
+        .find(|candidate| candidate.is_file())
+    {
+        return Config::load(&found).map_err(usage);
+    }
+    if needs_project {
+        return Err(usage(anyhow::anyhow!(
+            "no {} in {} or any parent directory: run `retort init` to start a project, or name the config file with -c",
+            config::FILE_NAME,
+            cwd.display()
+        )));
+    }
+    Ok(Config::default_in(&cwd))
+}
+
 /// The settings and the output, shared by every command.
 struct Ctx {
     config: Config,
@@ -458,7 +503,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         return init(dir, out);
     }
     let ctx = Ctx {
-        config: Config::load(&cli.config).map_err(usage)?,
+        config: locate_config(cli.config.as_deref(), cli.command.needs_project())?,
         url: cli.url,
         lock_timeout: Duration::from_secs(cli.lock_timeout),
         out,
@@ -913,7 +958,7 @@ async fn history(
     let nodes = graph
         .history_range(range, &current)
         .map_err(|e| failure(MigrateError::from(e).into()))?;
-    let entries: Vec<&Metadata> = nodes.iter().map(|n| &n.meta).collect();
+    let entries: Vec<&Metadata> = nodes.iter().map(|n| &*n.meta).collect();
     ctx.out.either(&entries, || {
         let lines: Vec<String> = nodes
             .iter()

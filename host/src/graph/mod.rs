@@ -18,6 +18,7 @@ mod spec;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 pub use plan::{Direction, Step, heads_after, plan_downgrade, plan_upgrade};
 
@@ -86,28 +87,36 @@ pub enum GraphError {
     },
     /// A spec that matches no revision or label.
     #[error(
-        "Can't locate revision identified by '{spec}'{}; `retort history` lists the revisions",
-        if .spec.len() < 4 { " (a partial id needs at least four characters)" } else { "" }
+        "Can't locate revision identified by '{spec}'{}{}",
+        if .spec.len() < 4 { " (a partial id needs at least four characters)" } else { "" },
+        did_you_mean(.suggestions, "; `retort history` lists the revisions")
     )]
     Unknown {
         /// The spec as given.
         spec: String,
+        /// The closest revision ids and branch labels (edit distance), best first.
+        suggestions: Vec<String>,
     },
     /// A `BRANCH@...` spec whose branch does not exist.
     #[error(
-        "Can't locate revision identified by '{label}': no such branch; `retort branches` and \
-         `retort heads --verbose` show them"
+        "Can't locate revision identified by '{label}': no such branch{}",
+        did_you_mean(.suggestions, "; `retort branches` and `retort heads --verbose` show them")
     )]
     UnknownBranch {
         /// The branch label.
         label: String,
+        /// The closest branch labels and revision ids, best first.
+        suggestions: Vec<String>,
     },
     /// A prefix that matches several revisions.
-    #[error("Multiple revisions start with '{spec}': {}", .candidates.join(", "))]
+    #[error(
+        "Multiple revisions start with '{spec}': {}; give more of the id",
+        .candidates.join(", ")
+    )]
     Ambiguous {
         /// The spec as given.
         spec: String,
-        /// The revisions it could mean.
+        /// The revisions it could mean, each as `id (message)`.
         candidates: Vec<String>,
     },
     /// `head` where there are several heads.
@@ -257,11 +266,55 @@ pub enum GraphError {
     },
 }
 
+/// `; did you mean 'a' or 'b'?`, or `otherwise` when there is nothing close.
+fn did_you_mean(suggestions: &[String], otherwise: &str) -> String {
+    match suggestions {
+        [] => otherwise.to_owned(),
+        [one] => format!("; did you mean '{one}'?"),
+        [init @ .., last] => format!(
+            "; did you mean {} or '{last}'?",
+            init.iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The names among `names` closest to `typed` by edit distance (transpositions count
+/// once), best first, at most three: a name within one edit per four characters typed
+/// (at least one), compared whole or, for a prefix, with as many of its characters.
+pub(crate) fn closest<'a>(typed: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let limit = (typed.chars().count() / 4).max(1);
+    let mut scored: Vec<(usize, &str)> = names
+        .into_iter()
+        .filter(|name| *name != typed)
+        .filter_map(|name| {
+            let whole = strsim::damerau_levenshtein(typed, name);
+            let head: String = name.chars().take(typed.chars().count()).collect();
+            let prefix = if head.len() < name.len() {
+                strsim::damerau_levenshtein(typed, &head)
+            } else {
+                whole
+            };
+            let score = whole.min(prefix);
+            (score <= limit).then_some((score, name))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, n)| n.to_owned())
+        .collect()
+}
+
 /// One revision's place in the graph.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// The revision's metadata.
-    pub meta: Metadata,
+    /// The revision's metadata (one copy, shared with the loaded revision).
+    pub meta: Arc<Metadata>,
     /// Revisions that name this one as a down revision, sorted.
     pub children: Vec<String>,
     /// `depends_on`, labels resolved to revision ids.
@@ -292,10 +345,13 @@ pub struct Graph {
 
 impl Graph {
     /// The graph of these revisions: checked for missing parents, duplicate ids and labels, and cycles.
-    pub fn new(metas: impl IntoIterator<Item = Metadata>) -> Result<Self, GraphError> {
+    pub fn new<M: Into<Arc<Metadata>>>(
+        metas: impl IntoIterator<Item = M>,
+    ) -> Result<Self, GraphError> {
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         let mut rank = HashMap::new();
         for meta in metas {
+            let meta: Arc<Metadata> = meta.into();
             let id = meta.id.clone();
             rank.insert(id.clone(), rank.len());
             let node = Node {
@@ -653,7 +709,10 @@ impl Graph {
     pub fn lookup(&self, spec: &str) -> Result<&str, GraphError> {
         let id = self
             .revision_for_ident(Some(spec), None)?
-            .ok_or_else(|| GraphError::Unknown { spec: spec.into() })?;
+            .ok_or_else(|| GraphError::Unknown {
+                spec: spec.into(),
+                suggestions: self.suggest(spec),
+            })?;
         Ok(self.nodes.get_key_value(&id).expect("resolved").0)
     }
 

@@ -117,6 +117,12 @@ impl Graph {
             .chain(self.labels.iter().map(|(l, id)| (l.as_str(), id.as_str())))
     }
 
+    /// Ids, branch labels and the words a spec may use that are close to `typed`.
+    pub(super) fn suggest(&self, typed: &str) -> Vec<String> {
+        const WORDS: [&str; 4] = ["head", "heads", "base", "current"];
+        super::closest(typed, self.keys().map(|(k, _)| k).chain(WORDS))
+    }
+
     /// The revision a key (id or branch label) names exactly.
     fn exact(&self, key: &str) -> Option<&str> {
         self.nodes
@@ -184,6 +190,13 @@ impl Graph {
             Ok(Some(id)) => Ok(id),
             _ => Err(GraphError::UnknownBranch {
                 label: label.to_owned(),
+                suggestions: super::closest(
+                    label,
+                    self.labels
+                        .keys()
+                        .map(String::as_str)
+                        .chain(self.keys().map(|(k, _)| k)),
+                ),
             }),
         }
     }
@@ -216,13 +229,21 @@ impl Graph {
                     [] => {
                         return Err(GraphError::Unknown {
                             spec: ident.to_owned(),
+                            suggestions: self.suggest(ident),
                         });
                     }
                     [(_, id)] => id.to_string(),
                     many => {
                         return Err(GraphError::Ambiguous {
                             spec: ident.to_owned(),
-                            candidates: many.iter().map(|(key, _)| key.to_string()).collect(),
+                            candidates: many
+                                .iter()
+                                .map(|(key, id)| {
+                                    let message =
+                                        self.nodes.get(*id).map_or("", |n| &n.meta.message);
+                                    format!("{key} ({message})")
+                                })
+                                .collect(),
                         });
                     }
                 }

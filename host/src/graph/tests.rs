@@ -340,16 +340,16 @@ fn errors_name_what_is_wrong() {
     );
 
     let g = graph(DIAMOND);
-    assert_eq!(
+    assert!(matches!(
         up(&g, &[], "ab").unwrap_err(),
-        GraphError::Unknown { spec: "ab".into() }
-    );
+        GraphError::Unknown { spec, .. } if spec == "ab"
+    ));
     let g2 = graph(&["abc1:", "abc2:abc1"]);
     assert_eq!(
         up(&g2, &[], "abc").unwrap_err(),
         GraphError::Ambiguous {
             spec: "abc".into(),
-            candidates: v(&["abc1", "abc2"])
+            candidates: v(&["abc1 (rev abc1)", "abc2 (rev abc2)"])
         }
     );
     let forked = graph(&["a:", "b:a", "c:a"]);
@@ -391,12 +391,10 @@ fn errors_name_what_is_wrong() {
         }
     );
     let g = graph(TWO_BASES);
-    assert_eq!(
+    assert!(matches!(
         up(&g, &[], "nosuch@head").unwrap_err(),
-        GraphError::Unknown {
-            spec: "nosuch".into()
-        }
-    );
+        GraphError::Unknown { spec, .. } if spec == "nosuch"
+    ));
     // A partial id needs four characters of the candidate; a shorter id only matches
     // exactly.
     let short = graph(&["abc:", "abcd1:abc"]);
@@ -490,4 +488,45 @@ fn alembic_argument_forms() {
     let empty = graph(&[]);
     assert_eq!(up(&empty, &[], "head").unwrap(), Vec::<String>::new());
     assert!(empty.history_range(None, &[]).unwrap().is_empty());
+}
+
+#[test]
+fn unknown_names_suggest_the_closest_ids_labels_and_words() {
+    let g = graph(&[
+        "ae1027a6acf:",
+        "1975ea83b712:ae1027a6acf|label=shopping",
+        "27c6a30d7c24:1975ea83b712",
+    ]);
+    // A transposition in a full id, and in a prefix.
+    let err = up(&g, &[], "ae1072a6acf").unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Unknown { suggestions, .. } if suggestions == &v(&["ae1027a6acf"])),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "Can't locate revision identified by 'ae1072a6acf'; did you mean 'ae1027a6acf'?"
+    );
+    let err = up(&g, &[], "1957").unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Unknown { suggestions, .. } if suggestions == &v(&["1975ea83b712"])),
+        "{err:?}"
+    );
+    // Spec words and branch labels.
+    let err = up(&g, &[], "haed").unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Unknown { suggestions, .. } if suggestions.first().map(String::as_str) == Some("head")),
+        "{err:?}"
+    );
+    let err = up(&g, &[], "shoping@head").unwrap_err();
+    assert!(
+        err.to_string().ends_with("did you mean 'shopping'?"),
+        "{err}"
+    );
+    // Nothing close: the hint of where to look instead.
+    let err = up(&g, &[], "zzzzzzzz").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Can't locate revision identified by 'zzzzzzzz'; `retort history` lists the revisions"
+    );
 }

@@ -39,7 +39,7 @@ pub(crate) struct Pipeline {
     ready: BTreeMap<usize, Loaded>,
     /// The index `next` hands out.
     turn: usize,
-    revisions: Arc<Vec<Revision>>,
+    revisions: Arc<Vec<Arc<Revision>>>,
     /// Every component is cached: `next` loads it on this thread.
     inline: Option<Compiler>,
 }
@@ -60,7 +60,7 @@ impl Pipeline {
     /// components), or, when the cache holds `all_cached` of them, starts no thread.
     pub(crate) fn start(
         compiler: Compiler,
-        revisions: Vec<Revision>,
+        revisions: Vec<Arc<Revision>>,
         all_cached: bool,
     ) -> Pipeline {
         let len = revisions.len();
@@ -160,7 +160,7 @@ impl Drop for Pipeline {
 fn work(
     shared: &Shared,
     tx: &mpsc::UnboundedSender<(usize, Loaded)>,
-    revisions: &[Revision],
+    revisions: &[Arc<Revision>],
     compiler: &Compiler,
 ) {
     loop {

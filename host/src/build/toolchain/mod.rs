@@ -124,7 +124,7 @@ pub(crate) fn run(mut cmd: Command, tool: &Path, quiet: bool) -> Result<(), Buil
     if !status.success() {
         return Err(BuildError::Tool {
             tool: tool.display().to_string(),
-            status: status.to_string(),
+            status: crate::build::ended(status),
         });
     }
     Ok(())

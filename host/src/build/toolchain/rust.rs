@@ -65,7 +65,7 @@ impl Toolchain for Rust {
         })?;
         if !status.success() {
             return Err(BuildError::Cargo {
-                status: status.to_string(),
+                status: crate::build::ended(status),
             });
         }
         let out_dir = target_dir.join("wasm32-unknown-unknown/release");
@@ -190,7 +190,13 @@ fn write_workspace(
     let crates = build_dir.join("revisions");
     std::fs::create_dir_all(&crates).map_err(io(&crates))?;
     let root = absolute(&config.root)?;
-    let sdk = absolutize_dependency(&config.file.build.guest_sdk, &root);
+    let sdk = if crate::build::sdk::is_bundled(&config.file.build.guest_sdk) {
+        let krate = crate::build::sdk::write(&build_dir.join("sdk"))?;
+        let krate = krate.canonicalize().map_err(io(&krate))?;
+        toml::Value::Table(toml::toml! { path = (krate.display().to_string()) })
+    } else {
+        absolutize_dependency(&config.file.build.guest_sdk, &root)
+    };
     let wanted: Vec<String> = sources.iter().map(|s| s.module_name()).collect();
     // Crates of sources that are gone would break the workspace build.
     for entry in std::fs::read_dir(&crates).map_err(io(&crates))?.flatten() {
