@@ -71,12 +71,14 @@ pub fn drop_constraint(table: &str, name: &str) -> Result<()> {
 }
 
 /// Runs one statement; every parameter is bound, never spliced into the SQL.
-/// Placeholders: `?` on sqlite and mysql, `$1`, `$2`, ... on postgres.
+/// Placeholders: `?` in every dialect, bound in order (the host writes PostgreSQL's
+/// `$1`, `$2`, ...; a statement written with `$n` is taken as written there).
 pub fn execute(sql: &str, params: Vec<Value>) -> Result<u64> {
     Ok(op::execute(sql, &params)?)
 }
 
 /// Runs a query and returns its rows as an iterator that reads them in batches.
+/// Placeholders as for [`execute`].
 pub fn query(sql: &str, params: Vec<Value>) -> Result<Rows> {
     let cursor = op::query(sql, &params)?;
     Ok(Rows::new(cursor))

@@ -485,6 +485,77 @@ impl Dialect {
         })
     }
 
+    /// The guest's statement with portable placeholders made this dialect's own: every
+    /// dialect takes `?` (bound in order); on PostgreSQL each `?` becomes `$1`, `$2`, ...
+    /// A statement already written with `$n` is taken as written (there `?` is jsonb's
+    /// key-exists operator); `?|` and `?&` are never placeholders. sqlparser's tokenizer
+    /// finds the `?` tokens (so those in strings, comments and quoted names stay), each
+    /// is replaced at its exact span, and every other byte is kept as written.
+    pub fn native_placeholders(self, sql: &str) -> Result<std::borrow::Cow<'_, str>, RenderError> {
+        use std::borrow::Cow;
+        if self.caps().placeholder != Placeholder::Numbered || !sql.contains('?') {
+            return Ok(Cow::Borrowed(sql));
+        }
+        let dialect = self.parser_dialect();
+        let tokens = sqlparser::tokenizer::Tokenizer::new(dialect.as_ref(), sql)
+            .tokenize_with_location()
+            .map_err(|e| RenderError::Expression {
+                expr: sql.to_owned(),
+                reason: e.to_string(),
+            })?;
+        if tokens
+            .iter()
+            .any(|t| matches!(&t.token, Token::Placeholder(p) if p.starts_with('$')))
+        {
+            return Ok(Cow::Borrowed(sql));
+        }
+        let offsets = Offsets::new(sql);
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut copied = 0;
+        let mut n = 0;
+        for token in &tokens {
+            if token.token != Token::Question {
+                continue;
+            }
+            let start = offsets.byte(token.span.start);
+            let spanned = offsets.byte(token.span.end);
+            // sqlparser 0.59's PostgreSQL tokenizer takes the character after a lone `?`
+            // into its token. Only characters whose loss cannot change how the rest is
+            // read (they start no string, comment, quoted name or operator) may follow.
+            let next = sql.get(start + 1..).and_then(|rest| rest.chars().next());
+            let harmless = |c: char| c.is_whitespace() || c.is_ascii_digit() || ",);:]".contains(c);
+            if !sql.get(start..).is_some_and(|rest| rest.starts_with('?'))
+                || start < copied
+                || spanned > start + 1 && !next.is_some_and(harmless)
+            {
+                return Err(RenderError::Unsupported(format!(
+                    "the ? placeholder at byte {start} must be followed by a space, `,`, `)`, `;`, `:` or `]`"
+                )));
+            }
+            let end = start + 1;
+            out.push_str(&sql[copied..start]);
+            // `$1` must not join a name before it (`x$1`) or a digit after it (`$11`).
+            let word =
+                |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+            if word(sql[..start].chars().next_back()) {
+                out.push(' ');
+            }
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+            if word(sql[end..].chars().next()) {
+                out.push(' ');
+            }
+            copied = end;
+        }
+        out.push_str(&sql[copied..]);
+        Ok(if n == 0 {
+            Cow::Borrowed(sql)
+        } else {
+            Cow::Owned(out)
+        })
+    }
+
     /// `sql` with its placeholders (`?`, or `$n` on PostgreSQL) replaced by literals.
     /// sqlparser's tokenizer finds the placeholders (so those inside strings or comments
     /// stay); each literal is spliced at its placeholder's exact span, and every other
@@ -670,6 +741,62 @@ mod tests {
             unique: false,
             server_default: None,
             comment: None,
+        }
+    }
+
+    #[test]
+    fn question_marks_become_postgres_placeholders_and_nothing_else_changes() {
+        let pg = |sql: &str| {
+            Dialect::Postgres
+                .native_placeholders(sql)
+                .unwrap()
+                .into_owned()
+        };
+        assert_eq!(
+            pg("UPDATE t SET a = ?, b=? WHERE id = ?"),
+            "UPDATE t SET a = $1, b=$2 WHERE id = $3"
+        );
+        // Strings, quoted names, comments and dollar quotes keep their question marks.
+        assert_eq!(
+            pg("SELECT '?', \"?\", ? /* ? */ FROM t -- ?\nWHERE x = $$?$$ AND y = E'\\'?'"),
+            "SELECT '?', \"?\", $1 /* ? */ FROM t -- ?\nWHERE x = $$?$$ AND y = E'\\'?'"
+        );
+        // jsonb's ?| and ?& are operators; a statement written with $n is taken as written.
+        assert_eq!(
+            pg("SELECT d ?| array['a'], d ?& array['b'] FROM t WHERE id = ?"),
+            "SELECT d ?| array['a'], d ?& array['b'] FROM t WHERE id = $1"
+        );
+        assert_eq!(
+            pg("SELECT d ? 'k' FROM t WHERE id = $1"),
+            "SELECT d ? 'k' FROM t WHERE id = $1"
+        );
+        // A placeholder never joins the name before it or a digit after it.
+        assert_eq!(
+            pg("SELECT x FROM t WHERE a=?1"),
+            "SELECT x FROM t WHERE a=$1 1"
+        );
+        // Casts and the end of the statement.
+        assert_eq!(pg("SELECT ?::int, (?)"), "SELECT $1::int, ($2)");
+        assert_eq!(pg("SELECT 1 WHERE a = ?"), "SELECT 1 WHERE a = $1");
+        // A ? glued to what sqlparser would misread after it is refused, not guessed.
+        assert!(
+            Dialect::Postgres
+                .native_placeholders("SELECT ?/* x */")
+                .is_err()
+        );
+        assert!(
+            Dialect::Postgres
+                .native_placeholders("SELECT ?'a'")
+                .is_err()
+        );
+        // Every byte around the placeholders, non-ASCII included, is kept.
+        assert_eq!(pg("SELECT 'é', ?,\t?"), "SELECT 'é', $1,\t$2");
+        // The other dialects take ? as it is.
+        for d in [Dialect::Sqlite, Dialect::Mysql] {
+            let sql = "UPDATE t SET a = ? WHERE b = '?'";
+            assert!(
+                matches!(d.native_placeholders(sql).unwrap(), std::borrow::Cow::Borrowed(s) if s == sql)
+            );
         }
     }
 

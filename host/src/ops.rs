@@ -627,6 +627,10 @@ impl OpState {
     /// `execute`: the policy checks the text as it is sent (values bound) or as the
     /// script holds it (values spliced in as literals).
     async fn run_statement(&mut self, sql: &str, params: &[Value]) -> Result<u64, Error> {
+        let sql = &*self
+            .dialect
+            .native_placeholders(sql)
+            .map_err(render_error)?;
         let result = async {
             let sent = self.final_text(sql, params)?;
             self.allowed(&sent)?;
@@ -647,6 +651,10 @@ impl OpState {
     /// `query`: the policy sees the query as it is sent (open_cursor), or as a script
     /// would hold it; a script reads no rows.
     async fn open_query(&mut self, sql: &str, params: &[Value]) -> Result<Cursor, Error> {
+        let sql = &*self
+            .dialect
+            .native_placeholders(sql)
+            .map_err(render_error)?;
         let sent = self.final_text(sql, params)?;
         if self.offline() {
             self.allowed(&sent)?;

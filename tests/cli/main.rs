@@ -6,6 +6,7 @@ mod autogen;
 mod check;
 mod cold;
 mod concurrency;
+mod newcomer;
 mod offline;
 mod polyglot;
 mod servers;

@@ -179,7 +179,7 @@ pub enum Command {
     /// Write a revision that merges two or more heads.
     Merge {
         /// The revisions to merge (e.g. `heads`, or two ids).
-        #[arg(required = true)]
+        #[arg(required = true, add = revision_completer())]
         revisions: Vec<String>,
         #[arg(short, long)]
         message: String,
@@ -216,7 +216,7 @@ pub enum Command {
     /// Apply revisions up to REV: head, heads, an id or prefix, +N, REV-N, BRANCH@head,
     /// ... (docs/graph.md lists every form; with --sql, FROM:TO).
     Upgrade {
-        #[arg(default_value = "head", allow_negative_numbers = true)]
+        #[arg(default_value = "head", allow_negative_numbers = true, add = revision_completer())]
         revision: String,
         #[command(flatten)]
         run: RunArgs,
@@ -224,7 +224,7 @@ pub enum Command {
     /// Revert revisions down to REV: base, an id or prefix, -N, REV+N, BRANCH@-N, ...
     /// (docs/graph.md lists every form; with --sql, FROM:TO).
     Downgrade {
-        #[arg(allow_hyphen_values = true)]
+        #[arg(allow_hyphen_values = true, add = revision_completer())]
         revision: String,
         #[command(flatten)]
         run: RunArgs,
@@ -263,7 +263,7 @@ pub enum Command {
     },
     /// The metadata of each revision a spec names (`heads`, `current`, BRANCH@head, ...).
     Show {
-        #[arg(allow_negative_numbers = true)]
+        #[arg(allow_negative_numbers = true, add = revision_completer())]
         revision: String,
     },
     /// Report applied revisions whose component changed or disappeared (exit 1), or with
@@ -285,8 +285,14 @@ pub enum Command {
     /// A revision's metadata, digest, size, imports and exports, from an id or a file.
     Inspect { target: String },
     /// Set the version table to REV... without running any revision.
+    /// Print a shell completion script: revision ids, branch labels and spec words
+    /// complete from the project in the working directory. Install with e.g.
+    /// `retort completions bash > ~/.local/share/bash-completion/completions/retort`.
+    Completions { shell: CompletionShell },
+    /// Print the manual page (roff): `retort man > retort.1 && man ./retort.1`.
+    Man,
     Stamp {
-        #[arg(required = true, allow_negative_numbers = true)]
+        #[arg(required = true, allow_negative_numbers = true, add = revision_completer())]
         revisions: Vec<String>,
         /// Delete every row first, even ones naming unknown revisions.
         #[arg(long)]
@@ -296,11 +302,75 @@ pub enum Command {
     },
 }
 
+/// The shells `retort completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Completes a revision argument from the project clap_complete finds it run in:
+/// ids (with their messages), branch labels as `LABEL@head`, and the spec words.
+fn revision_completer() -> clap_complete::engine::ArgValueCompleter {
+    clap_complete::engine::ArgValueCompleter::new(|current: &std::ffi::OsStr| {
+        use clap_complete::engine::CompletionCandidate;
+        let current = current.to_string_lossy();
+        let mut out: Vec<CompletionCandidate> = ["head", "heads", "base", "current"]
+            .into_iter()
+            .map(CompletionCandidate::new)
+            .collect();
+        let named = std::env::var_os("RETORT_CONFIG").map(PathBuf::from);
+        if let Ok(config) = locate_config(named.as_deref(), true)
+            && let Ok(project) = Project::from_config(config)
+        {
+            let graph = project.graph();
+            let mut ids: Vec<_> = project.history().revisions.values().collect();
+            ids.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+            for rev in ids {
+                out.push(
+                    CompletionCandidate::new(rev.meta.id.as_str())
+                        .help(Some(rev.meta.message.clone().into())),
+                );
+            }
+            for (label, _) in graph.labels() {
+                out.push(CompletionCandidate::new(format!("{label}@head")));
+            }
+        }
+        out.retain(|c| c.get_value().to_string_lossy().starts_with(&*current));
+        out
+    })
+}
+
+/// `retort completions SHELL`: the script that asks this binary for candidates
+/// (clap_complete's environment protocol, `COMPLETE=SHELL retort -- ...`).
+fn completions(shell: CompletionShell) -> Result<(), Failure> {
+    use clap_complete::env::EnvCompleter;
+    let completer: &dyn EnvCompleter = match shell {
+        CompletionShell::Bash => &clap_complete::env::Bash,
+        CompletionShell::Zsh => &clap_complete::env::Zsh,
+        CompletionShell::Fish => &clap_complete::env::Fish,
+    };
+    let mut out = std::io::stdout().lock();
+    completer.write_registration("COMPLETE", "retort", "retort", "retort", &mut out)?;
+    Ok(())
+}
+
+/// `retort man`: the manual page, made from the same definitions as `--help`.
+fn man() -> Result<(), Failure> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+    Ok(())
+}
+
 impl Command {
     /// False for the commands that work on files named on the command line alone.
     fn needs_project(&self) -> bool {
         match self {
-            Command::Init { .. } | Command::Pack { .. } => false,
+            Command::Init { .. }
+            | Command::Pack { .. }
+            | Command::Completions { .. }
+            | Command::Man => false,
             Command::Inspect { target } => !Path::new(target).is_file(),
             _ => true,
         }
@@ -394,6 +464,8 @@ fn usage(e: impl Into<anyhow::Error>) -> Failure {
 
 /// Parses the arguments, runs the command, prints the error chain once.
 pub fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=bash retort -- ...`) is answered here.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli = Cli::parse();
     // One thread: the work is sequential, and every hop between runtime threads costs
     // context switches per revision (issue 16). Components compile on threads of their
@@ -564,6 +636,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             },
         ),
         Command::Build => build_all(&ctx),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
         Command::Compile => compile(&ctx),
         Command::Pack {
             input,
@@ -633,6 +707,10 @@ fn scaffold(ctx: &Ctx, request: &build::NewRevision) -> Result<(), Failure> {
     let path = build::scaffold(&ctx.config, request)?;
     ctx.out
         .say(format!("Generating {} ... done", path.display()));
+    ctx.out.say(format!(
+        "Next: write upgrade and downgrade in {}, then `retort build` and `retort upgrade head`.",
+        path.display()
+    ));
     ctx.out.data(&json!({ "path": path }))?;
     Ok(())
 }

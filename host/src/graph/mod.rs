@@ -691,6 +691,11 @@ impl Graph {
             .collect()
     }
 
+    /// Every branch label and the revision that declares it, by label.
+    pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.labels.iter().map(|(l, id)| (l.as_str(), id.as_str()))
+    }
+
     /// The revision that declares a branch label.
     pub fn label(&self, label: &str) -> Option<&str> {
         self.labels.get(label).map(String::as_str)

@@ -11,13 +11,6 @@ use retort_guest::prelude::*;
 
 struct SplitName;
 
-/// The dialect's bound-parameter markers for `n` parameters.
-fn marks(n: usize) -> Vec<String> {
-    (1..=n)
-        .map(|i| if dialect() == Dialect::Postgres { format!("${i}") } else { "?".into() })
-        .collect()
-}
-
 /// The offline (set-based) split: first word, and the rest or NULL.
 fn split_statement() -> &'static str {
     match dialect() {
@@ -57,8 +50,8 @@ impl Revision for SplitName {
             execute(split_statement(), params![])?;
             return drop_column("users", "full_name");
         }
-        let m = marks(3);
-        let update = format!("UPDATE users SET first_name = {}, last_name = {} WHERE id = {}", m[0], m[1], m[2]);
+        // `?` in every dialect: the host writes PostgreSQL's `$n`.
+        let update = "UPDATE users SET first_name = ?, last_name = ? WHERE id = ?";
         let mut count = 0;
         for row in query("SELECT id, full_name FROM users ORDER BY id", params![])? {
             let row = row?;
@@ -70,7 +63,7 @@ impl Revision for SplitName {
                 Some((first, last)) => (first.to_string(), Some(last.trim().to_string())),
                 None => (full.trim().to_string(), None),
             };
-            execute(&update, params![first, last, id])?;
+            execute(update, params![first, last, id])?;
             count += 1;
         }
         log(LogLevel::Info, &format!("split {count} names"));
@@ -84,8 +77,7 @@ impl Revision for SplitName {
             drop_column("users", "first_name")?;
             return drop_column("users", "last_name");
         }
-        let m = marks(2);
-        let update = format!("UPDATE users SET full_name = {} WHERE id = {}", m[0], m[1]);
+        let update = "UPDATE users SET full_name = ? WHERE id = ?";
         for row in query("SELECT id, first_name, last_name FROM users ORDER BY id", params![])? {
             let row = row?;
             let id: i64 = row.get("id")?;
@@ -97,7 +89,7 @@ impl Revision for SplitName {
                 (None, Some(l)) => l,
                 (None, None) => String::new(),
             };
-            execute(&update, params![full, id])?;
+            execute(update, params![full, id])?;
         }
         drop_column("users", "first_name")?;
         drop_column("users", "last_name")

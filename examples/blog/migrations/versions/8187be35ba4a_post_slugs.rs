@@ -46,11 +46,7 @@ impl Revision for PostSlugs {
             execute(sql, params![])?;
             return create_index(Index::new("ix_posts_slug", "posts", &["slug"]).unique());
         }
-        let update = if dialect() == Dialect::Postgres {
-            "UPDATE posts SET slug = $1 WHERE id = $2"
-        } else {
-            "UPDATE posts SET slug = ? WHERE id = ?"
-        };
+        let update = "UPDATE posts SET slug = ? WHERE id = ?";
         for row in query("SELECT id, title FROM posts ORDER BY id", params![])? {
             let row = row?;
             let id: i64 = row.get(0)?;

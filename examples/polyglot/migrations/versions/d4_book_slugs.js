@@ -15,9 +15,7 @@ function slugify(title) {
 
 export function upgrade() {
   execute('ALTER TABLE books ADD COLUMN slug VARCHAR(80)', []);
-  const update = dialect() === 'postgres'
-    ? 'UPDATE books SET slug = $1 WHERE id = $2'
-    : 'UPDATE books SET slug = ? WHERE id = ?';
+  const update = 'UPDATE books SET slug = ? WHERE id = ?';
   const cursor = query('SELECT id, title FROM books ORDER BY id', []);
   let done = 0;
   for (;;) {

@@ -27,11 +27,7 @@ fn slugify(title: &str) -> String {
 impl Revision for BookSlugs {
     fn upgrade() -> Result<()> {
         execute("ALTER TABLE books ADD COLUMN slug VARCHAR(80)", params![])?;
-        let update = if dialect() == Dialect::Postgres {
-            "UPDATE books SET slug = $1 WHERE id = $2"
-        } else {
-            "UPDATE books SET slug = ? WHERE id = ?"
-        };
+        let update = "UPDATE books SET slug = ? WHERE id = ?";
         let mut done = 0;
         for row in query("SELECT id, title FROM books ORDER BY id", params![])? {
             let row = row?;

@@ -38,8 +38,16 @@ retort_guest::revision!(Migration);
 
 /// What the template's bodies hold when nothing is generated.
 pub const EXAMPLE: [&str; 2] = [
-    r#"        // e.g. add_column("users", Column::new("phone", SqlType::Varchar(20)))?;"#,
-    r#"        // e.g. drop_column("users", "phone")?;"#,
+    r#"        // Replace this example with the revision's changes (uncommented, it runs as is):
+        // create_table(
+        //     Table::new("accounts")
+        //         .column(Column::new("id", SqlType::Integer).primary_key().autoincrement())
+        //         .column(Column::new("email", SqlType::Varchar(100)).not_null().unique()),
+        // )?;
+        // add_column("accounts", Column::new("phone", SqlType::Varchar(20)))?;"#,
+    r#"        // The exact inverse of upgrade, last change first:
+        // drop_column("accounts", "phone")?;
+        // drop_table("accounts")?;"#,
 ];
 
 /// The Rust toolchain.
