@@ -38,7 +38,7 @@ pub mod testing;
 mod wasi;
 
 pub use migrate::{Applied, TransactionMode};
-pub use ops::LogSink;
+pub use ops::{Activity, ActivitySink, LogSink};
 pub use project::{Database, Error, Project, RunOptions};
 
 #[allow(missing_docs)] // generated from wit/migration.wit, documented there

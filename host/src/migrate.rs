@@ -9,7 +9,7 @@ use crate::backend::{self, Backend, BackendError, LogEntry, Movement, Status, Tx
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::graph::{self, Direction, Graph, GraphError, Step};
-use crate::ops::{LogSink, OpState};
+use crate::ops::{Activity, ActivitySink, LogSink, OpState};
 use crate::policy::Policy;
 use crate::revision::{self, Revision, RevisionError};
 use crate::sandbox::{CallError, Sandbox, SandboxError};
@@ -310,6 +310,8 @@ pub struct Migrator<'a> {
     pub log: LogSink,
     /// Called before and after each step.
     pub progress: Progress,
+    /// Told the plan's length, and each op, statement and rows read as they happen.
+    pub activity: Option<ActivitySink>,
     /// One transaction per revision, or one for the run.
     pub transaction: TransactionMode,
     /// Run even though an applied revision's component changed since it ran.
@@ -337,6 +339,7 @@ impl<'a> Migrator<'a> {
             sandbox,
             log,
             progress,
+            activity: None,
             transaction: TransactionMode::PerRevision,
             allow_modified: false,
             warn: Box::new(|_| {}),
@@ -434,6 +437,7 @@ impl<'a> Migrator<'a> {
             policy: self.policy.clone(),
             log: self.log.clone(),
             progress: Some(&self.progress),
+            activity: self.activity.clone(),
             whole_run,
         };
         runner.drive(&mut target, steps, 0, start).await
@@ -448,6 +452,7 @@ struct Runner<'r> {
     policy: Arc<Policy>,
     log: LogSink,
     progress: Option<&'r Progress>,
+    activity: Option<ActivitySink>,
     /// `--transaction all`: every step in one transaction.
     whole_run: bool,
 }
@@ -518,6 +523,9 @@ impl Runner<'_> {
             .map(|step| self.history.revisions[&step.revision].clone())
             .collect();
         let mut pipeline = self.sandbox.pipeline(planned)?;
+        if let Some(sink) = &self.activity {
+            sink("", Activity::Plan(steps.len() - replay));
+        }
         let mut heads = start.to_vec();
         let mut applied: Vec<Applied> = Vec::new();
         for (i, step) in steps.iter().enumerate() {
@@ -563,7 +571,8 @@ impl Runner<'_> {
                 self.sandbox.store_limits(),
             )
             .with_policy(self.policy.clone())
-            .with_call_limits(self.sandbox.call_limits());
+            .with_call_limits(self.sandbox.call_limits())
+            .with_activity(self.activity.clone().filter(|_| recording));
             let (mut state, mut outcome) =
                 self.sandbox.call(component, step.direction, state).await;
             if matches!(outcome, Err(CallError::TimedOut(_))) {
@@ -1079,6 +1088,7 @@ pub async fn run_script(
         policy: Arc::new(config.file.policy.clone()),
         log,
         progress: None,
+        activity: None,
         whole_run: false,
     };
     let applied = runner

@@ -55,6 +55,22 @@ impl Default for CallLimits {
 /// A guest log line, handed to whoever runs the migration.
 pub type LogSink = Arc<dyn Fn(&str, LogLevel, &str) + Send + Sync>;
 
+/// What a run is doing, as it happens, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity<'a> {
+    /// A run of this many steps starts.
+    Plan(usize),
+    /// The revision calls this op (`create-table`, `execute`, ...).
+    Op(&'a str),
+    /// A statement, as the policy checked it, is sent.
+    Statement(&'a str),
+    /// The revision has read this many rows through its cursors so far.
+    Rows(u64),
+}
+
+/// Receives [`Activity`] with the revision it concerns (the plan: an empty revision).
+pub type ActivitySink = Arc<dyn Fn(&str, Activity<'_>) + Send + Sync>;
+
 /// A query's snapshot, kept in a temporary table and read by rowid.
 pub struct Cursor {
     table: String,
@@ -69,6 +85,10 @@ pub(crate) struct OpState {
     tx: Option<Tx>,
     table: ResourceTable,
     log: LogSink,
+    /// Where ops, statements and rows read are reported (progress, `-v`).
+    activity: Option<ActivitySink>,
+    /// Rows the guest's cursors have read in this call.
+    rows_read: u64,
     /// Snapshot tables of cursors the guest has not dropped yet.
     open_cursors: Vec<String>,
     /// Ops that succeeded, in order (bulk inserts without their rows); against a
@@ -109,6 +129,8 @@ impl OpState {
             tx: Some(tx),
             table: ResourceTable::new(),
             log,
+            activity: None,
+            rows_read: 0,
             open_cursors: Vec::new(),
             journal: Vec::new(),
             failed_op: None,
@@ -151,6 +173,18 @@ impl OpState {
     }
 
     /// The SQL policy for `execute` and `query` (the strict default otherwise).
+    /// Reports ops, statements and rows read to `sink` as they happen.
+    pub fn with_activity(mut self, sink: Option<ActivitySink>) -> Self {
+        self.activity = sink;
+        self
+    }
+
+    fn report(&self, what: Activity<'_>) {
+        if let Some(sink) = &self.activity {
+            sink(&self.revision, what);
+        }
+    }
+
     pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
         self.policy = policy;
         self.last_allowed = None;
@@ -160,6 +194,7 @@ impl OpState {
     /// Checks guest SQL against the policy: `sql` is the exact text that will be sent
     /// (its values bound) or written to the script.
     fn allowed(&mut self, sql: &str) -> Result<(), Error> {
+        self.report(Activity::Statement(sql));
         if self.last_allowed.as_deref() == Some(sql) {
             return Ok(());
         }
@@ -172,6 +207,7 @@ impl OpState {
 
     /// Checks DDL the host rendered around a guest's expression or type.
     fn allowed_rendered(&self, sql: &str) -> Result<(), Error> {
+        self.report(Activity::Statement(sql));
         self.policy
             .check_rendered(self.dialect, sql)
             .map_err(|refusal| Error::Denied(refusal.to_string()))
@@ -420,7 +456,12 @@ impl OpState {
     async fn fetch(&mut self, name: &str, after: i64, limit: u32) -> Result<Vec<Row>, Error> {
         let quoted = self.ident(name)?;
         let (sql, skip) = self.flavor().fetch(&quoted, after, limit);
-        self.tx().rows(&sql, skip).await.map_err(db_error)
+        let rows = self.tx().rows(&sql, skip).await.map_err(db_error)?;
+        if !rows.is_empty() {
+            self.rows_read += rows.len() as u64;
+            self.report(Activity::Rows(self.rows_read));
+        }
+        Ok(rows)
     }
 
     /// Releases a cursor's snapshot.
@@ -519,6 +560,7 @@ impl OpState {
     /// the script), and records it: in the journal when it succeeded, as the failed op
     /// when it did not.
     pub(crate) async fn apply(&mut self, op: Op) -> wasmtime::Result<Result<Done, Error>> {
+        self.report(Activity::Op(op.name()));
         if let Some(bytes) = op.call_bytes() {
             self.within_call_limit(op.name(), bytes)?;
         }

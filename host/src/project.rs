@@ -189,6 +189,9 @@ pub struct RunOptions {
     pub log: LogSink,
     /// Called before each step (`None`) and after it (`Some`).
     pub progress: ProgressFn,
+    /// Told the plan's length, then each op, statement and rows read as they happen
+    /// (progress displays, `-v`); none by default.
+    pub activity: Option<crate::ops::ActivitySink>,
     /// Where warnings go (a role with dangerous privileges); nowhere by default.
     pub warn: Arc<dyn Fn(&str) + Send + Sync>,
 }
@@ -201,6 +204,7 @@ impl Default for RunOptions {
             backtraces: false,
             log: Arc::new(|_, _, _| {}),
             progress: Arc::new(|_, _, _| {}),
+            activity: None,
             warn: Arc::new(|_| {}),
         }
     }
@@ -240,6 +244,7 @@ impl Database<'_> {
             backtraces,
             log,
             progress,
+            activity,
             warn,
         } = options;
         let project = self.project;
@@ -251,6 +256,7 @@ impl Database<'_> {
             Box::new(move |step, rev, done| progress(step, rev, done)),
         )?;
         migrator.transaction = transaction;
+        migrator.activity = activity;
         migrator.allow_modified = allow_modified;
         migrator.sandbox = migrator.sandbox.with_backtraces(backtraces);
         migrator.warn = Box::new(move |warning| warn(warning));

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::{self, Project, blog_components};
+use crate::support::{self, Project, blog_components, branched_components};
 
 /// Runs `retort` from `bin` in `dir` with the source checkout hidden: a private mount
 /// namespace lays an empty tmpfs over it (needs root or user namespaces, as on CI).
@@ -240,4 +240,187 @@ fn completions_offer_the_projects_revisions() {
             .lines()
             .any(|l| l == "base")
     );
+}
+
+#[test]
+fn history_draws_branches_merges_dependencies_and_the_current_heads() {
+    let p = Project::new();
+    let put = |id: &str, down: &[&str], dep: &[&str], label: &[&str]| {
+        let component = crate::wat_guest::component(
+            &format!("CREATE TABLE t_{id} (id INTEGER)"),
+            &format!("DROP TABLE t_{id}"),
+            "",
+        );
+        let mut meta = retort::revision::Metadata::new(id, format!("make \"t_{id}\""));
+        meta.down = down.iter().map(|s| s.to_string()).collect();
+        meta.depends_on = dep.iter().map(|s| s.to_string()).collect();
+        meta.branch_labels = label.iter().map(|s| s.to_string()).collect();
+        let bytes = retort::revision::pack(&component, &meta, Path::new("x")).unwrap();
+        p.write_component(&format!("{id}.wasm"), &bytes);
+    };
+    // a -> {b, c} -> m (merge); s (own base, label shop) <- depends on by c.
+    put("a", &[], &[], &[]);
+    put("b", &["a"], &[], &[]);
+    put("c", &["a"], &["shop"], &[]);
+    put("m", &["b", "c"], &[], &[]);
+    put("s", &[], &[], &["shop"]);
+    p.ok(&["upgrade", "b"]);
+    let url = format!("sqlite:{}", p.db_path().display());
+
+    let stdout = |args: &[&str]| {
+        let out = p.run(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dot = stdout(&["history", "--graph", "dot", "--url", &url]);
+    assert!(dot.starts_with("digraph history {"), "{dot}");
+    for edge in [
+        "\"a\" -> \"b\";",
+        "\"a\" -> \"c\";",
+        "\"b\" -> \"m\";",
+        "\"c\" -> \"m\";",
+    ] {
+        assert!(dot.contains(edge), "{edge} in\n{dot}");
+    }
+    assert!(
+        dot.contains("\"s\" -> \"c\" [style=dashed, label=\"depends on\"];"),
+        "{dot}"
+    );
+    // Labels: branch point, merge point, branch label, the message with its quotes escaped.
+    assert!(
+        dot.contains("\"a\" [label=\"a (branchpoint)\\nmake \\\"t_a\\\"\"]"),
+        "{dot}"
+    );
+    assert!(dot.contains("m (head) (mergepoint)"), "{dot}");
+    assert!(dot.contains("s (head) (shop)"), "{dot}");
+    // The database is at b: b is marked, a (below it) is not.
+    let marked: Vec<&str> = dot.lines().filter(|l| l.contains("fillcolor")).collect();
+    assert_eq!(marked.len(), 1, "{dot}");
+    assert!(marked[0].trim_start().starts_with("\"b\""), "{dot}");
+    // Without --url nothing is marked, and no database is opened.
+    let plain = stdout(&["history", "--graph", "dot"]);
+    assert!(!plain.contains("fillcolor"));
+
+    let mermaid = stdout(&["history", "--graph", "mermaid", "--url", &url]);
+    assert!(mermaid.starts_with("flowchart TD\n"), "{mermaid}");
+    assert!(
+        mermaid.contains("r_b --> r_m") && mermaid.contains("r_c --> r_m"),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains("r_s -. depends on .-> r_c"), "{mermaid}");
+    assert!(mermaid.contains("make #quot;t_a#quot;"), "{mermaid}");
+    assert!(mermaid.contains("class r_b current"), "{mermaid}");
+    // A range draws only its revisions and the edges between them.
+    let range = stdout(&["history", "--graph", "dot", "-r", "b:m"]);
+    assert!(
+        range.contains("\"b\" -> \"m\";") && !range.contains("\"a\" ["),
+        "{range}"
+    );
+}
+
+#[test]
+fn the_branched_example_builds_runs_branch_by_branch_and_draws() {
+    let p = Project::with_components(branched_components());
+    // The shop branch's head needs the audit branch's table (depends-on), not its head.
+    p.ok(&["upgrade", "shop@head"]);
+    let tables = p.db().tables();
+    for t in ["accounts", "orders", "audit_log"] {
+        assert!(tables.contains(&t.to_string()), "{tables:?}");
+    }
+    assert_eq!(
+        p.db().rows("SELECT entry FROM audit_log"),
+        ["orders are audited"]
+    );
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(p.db().heads(), ["d1c0ffee0005"]);
+    let out = p.run(&["history", "--graph", "mermaid"]);
+    let picture = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        picture.contains("r_c1c0ffee0003 -. depends on .-> r_b2c0ffee0004"),
+        "{picture}"
+    );
+    assert!(
+        picture.contains("r_b2c0ffee0004 --> r_d1c0ffee0005"),
+        "{picture}"
+    );
+    p.ok(&["downgrade", "base"]);
+    assert!(!p.db().tables().contains(&"orders".to_string()));
+}
+
+/// Runs `retort ARGS` in `p` under a pseudo-terminal (util-linux `script`), returning
+/// what the terminal received.
+fn on_a_terminal(p: &Project, args: &[&str]) -> String {
+    let bin = env!("CARGO_BIN_EXE_retort");
+    let config = p.path().join("retort.toml");
+    let mut line = format!("'{bin}' -c '{}'", config.display());
+    for arg in args {
+        line.push_str(&format!(" '{arg}'"));
+    }
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("RETORT_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env("TERM", "xterm")
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{args:?} on a terminal:\n{text}");
+    text
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only_and_verbose_adds_statements() {
+    // Computes ~1 s after its first statement: long enough for the bar to be drawn.
+    const COMPUTE: &str = "(loop $spin (global.set $count (i32.add (global.get $count) (i32.const 1))) (br_if $spin (i32.lt_u (global.get $count) (i32.const 1500000000))))";
+    let project = || {
+        let p = Project::new();
+        p.append_config("\n[sandbox]\nfuel = 100000000000\n");
+        p.write_component(
+            "p1.wasm",
+            &crate::wat_guest::revision_of(
+                "p1",
+                &[],
+                &["CREATE TABLE p1 (id INTEGER)"],
+                &["DROP TABLE p1"],
+                COMPUTE,
+            ),
+        );
+        p.write_component(
+            "p2.wasm",
+            &crate::wat_guest::revision("p2", &["p1"], "p2", ""),
+        );
+        p
+    };
+    let p = project();
+    let tty = on_a_terminal(&p, &["upgrade", "head"]);
+    assert!(tty.contains("Running upgrade <base> -> p1"), "{tty}");
+    assert!(tty.contains("revision 1 of 2: p1"), "the bar: {tty}");
+    assert!(tty.contains("· execute"), "the running op: {tty}");
+    assert!(!tty.contains("SQL: "), "{tty}");
+    assert_eq!(p.db().heads(), ["p2"]);
+
+    // Not a terminal: the lines only, no bar, no escape sequences.
+    let p = project();
+    let piped = p.ok(&["upgrade", "head"]);
+    assert!(piped.contains("Running upgrade p1 -> p2"), "{piped}");
+    assert!(
+        !piped.contains("revision 1 of") && !piped.contains('\u{1b}'),
+        "{piped}"
+    );
+
+    // --quiet: nothing of it, on a terminal too; -v: each statement.
+    let p = project();
+    let quiet = on_a_terminal(&p, &["--quiet", "upgrade", "head"]);
+    assert!(
+        !quiet.contains("Running") && !quiet.contains("revision 1 of"),
+        "{quiet}"
+    );
+    assert_eq!(p.db().heads(), ["p2"]);
+    let verbose = p.ok(&["downgrade", "base", "-v"]);
+    assert!(verbose.contains("SQL: DROP TABLE p2"), "{verbose}");
+    assert!(verbose.contains("SQL: DROP TABLE p1"), "{verbose}");
 }

@@ -80,6 +80,17 @@ fn guest_project(name: &str, sources: &Path) -> (PathBuf, PathBuf) {
     (config, dir.join("components"))
 }
 
+/// examples/branched's components (two labelled branches, a dependency, a merge).
+pub fn branched_components() -> &'static Path {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    build_once(&CELL, || {
+        guest_project(
+            "branched",
+            &workspace().join("examples/branched/migrations/versions"),
+        )
+    })
+}
+
 /// examples/polyglot's components (Rust, Python, C and JavaScript revisions).
 pub fn polyglot_components() -> &'static Path {
     static CELL: OnceLock<PathBuf> = OnceLock::new();

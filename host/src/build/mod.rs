@@ -418,10 +418,36 @@ pub struct Built {
 
 /// Builds every source into a revision component in the components directory.
 pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
+    build_with_progress(config, quiet, &|_| {})
+}
+
+/// What `retort build` is doing, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStep<'a> {
+    /// This many sources will be built.
+    Sources(usize),
+    /// A source (or, for Rust, `N revisions`, built in one cargo run) is being built.
+    Building {
+        /// The source's path, or what the tool builds at once.
+        what: &'a str,
+        /// Its language.
+        lang: Lang,
+    },
+    /// This many more sources are built (or were cached).
+    Built(usize),
+}
+
+/// [`build`], telling `progress` what it builds as it goes.
+pub fn build_with_progress(
+    config: &Config,
+    quiet: bool,
+    progress: &(dyn Fn(BuildStep<'_>) + Sync),
+) -> Result<Vec<Built>, BuildError> {
     let sources = sources(config)?;
     if sources.is_empty() {
         return Ok(Vec::new());
     }
+    progress(BuildStep::Sources(sources.len()));
     let build_dir = absolute(&config.build_dir())?;
     let components = config.components_dir();
     std::fs::create_dir_all(&components).map_err(io(&components))?;
@@ -431,6 +457,7 @@ pub fn build(config: &Config, quiet: bool) -> Result<Vec<Built>, BuildError> {
         config,
         build_dir: &build_dir,
         quiet,
+        progress,
     };
     let mut unpacked: std::collections::HashMap<String, Vec<u8>> = Default::default();
     for lang in Lang::ALL {

@@ -43,6 +43,9 @@ pub struct Cli {
     /// Output format of read commands: text (stderr) or json (stdout).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// No progress output (revisions running, bars); results and errors still print.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     /// Seconds to wait for the migration lock another deployer holds.
     #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -247,6 +250,11 @@ pub enum Command {
         /// Mark the database's current revisions (connects to it).
         #[arg(short, long)]
         indicate_current: bool,
+        /// Print the history as a graph for a renderer, on stdout: Mermaid or Graphviz
+        /// dot (down-revision edges solid, depends-on edges dashed; with --url or -i,
+        /// the database's current revisions marked).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        graph: Option<output::GraphFormat>,
     },
     /// The revisions no other revision follows.
     Heads {
@@ -389,7 +397,7 @@ pub struct RunArgs {
     /// One transaction per revision, or one for the whole run (SQLite, PostgreSQL).
     #[arg(long, value_enum, default_value_t)]
     transaction: TransactionArg,
-    /// Show the wasm backtrace of a trap.
+    /// Print each SQL statement as it is sent, and the wasm backtrace of a trap.
     #[arg(short, long)]
     verbose: bool,
     #[command(flatten)]
@@ -534,6 +542,8 @@ fn locate_config(named: Option<&Path>, needs_project: bool) -> Result<Config, Fa
 /// The settings and the output, shared by every command.
 struct Ctx {
     config: Config,
+    /// `--quiet`: no progress output.
+    quiet: bool,
     url: Option<String>,
     lock_timeout: Duration,
     out: Output,
@@ -576,6 +586,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let ctx = Ctx {
         config: locate_config(cli.config.as_deref(), cli.command.needs_project())?,
+        quiet: cli.quiet,
         url: cli.url,
         lock_timeout: Duration::from_secs(cli.lock_timeout),
         out,
@@ -660,7 +671,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             range,
             verbose,
             indicate_current,
-        } => history(&ctx, range.as_deref(), verbose, indicate_current).await,
+            graph,
+        } => history(&ctx, range.as_deref(), verbose, indicate_current, graph).await,
         Command::Heads {
             verbose,
             resolve_dependencies,
@@ -717,7 +729,10 @@ fn scaffold(ctx: &Ctx, request: &build::NewRevision) -> Result<(), Failure> {
 
 /// `build`: every revision source into a component.
 fn build_all(ctx: &Ctx) -> Result<(), Failure> {
-    let built = build::build(&ctx.config, false)?;
+    let display = output::BuildDisplay::new(ctx.quiet);
+    let built = build::build_with_progress(&ctx.config, false, &|step| display.step(step));
+    drop(display);
+    let built = built?;
     for b in &built {
         let state = if b.changed { "built" } else { "unchanged" };
         ctx.out.say(format!(
@@ -1028,14 +1043,21 @@ async fn history(
     range: Option<&str>,
     verbose: bool,
     indicate_current: bool,
+    picture: Option<output::GraphFormat>,
 ) -> Result<(), Failure> {
     let project = ctx.project()?;
     let graph = project.graph();
-    let needed = indicate_current || range.is_some_and(|r| r.contains("current"));
+    let needed = indicate_current
+        || range.is_some_and(|r| r.contains("current"))
+        || picture.is_some() && ctx.url.is_some();
     let current = rows_if(ctx, &project, needed).await?;
     let nodes = graph
         .history_range(range, &current)
         .map_err(|e| failure(MigrateError::from(e).into()))?;
+    if let Some(format) = picture {
+        print!("{}", output::picture(format, graph, &nodes, &current));
+        return Ok(());
+    }
     let entries: Vec<&Metadata> = nodes.iter().map(|n| &*n.meta).collect();
     ctx.out.either(&entries, || {
         let lines: Vec<String> = nodes
@@ -1444,15 +1466,19 @@ async fn migrate_on(
             heads.join(", ")
         }
     };
+    let (progress, activity, display) = output::run_display(ctx.quiet, run.verbose);
     let options = RunOptions {
         transaction: run.transaction.into(),
         allow_modified: run.allow_modified,
         backtraces: run.verbose,
         log: output::guest_log(),
-        progress: output::progress(),
+        progress,
+        activity,
         warn: Arc::new(|warning| eprintln!("warning: {warning}")),
     };
-    let applied = db.run_plan(plan.clone(), options).await.map_err(failure)?;
+    let applied = db.run_plan(plan.clone(), options).await;
+    drop(display);
+    let applied = applied.map_err(failure)?;
     if plan.steps.is_empty() {
         ctx.out.say(format!(
             "nothing to do: the database is at {}",

@@ -45,28 +45,189 @@ impl Output {
     }
 }
 
-/// Progress of a run on stderr: `Running up a -> b, message`, then `  done in N ms`.
-pub(super) fn progress() -> crate::project::ProgressFn {
-    Arc::new(
-        |step: &crate::graph::Step, rev: &revision::Revision, done: Option<&Applied>| match done {
-            None => {
-                let down = if rev.meta.down.is_empty() {
-                    "<base>".to_owned()
-                } else {
-                    rev.meta.down.join(", ")
-                };
-                let (from, to) = match step.direction {
-                    crate::graph::Direction::Up => (down, rev.meta.id.clone()),
-                    crate::graph::Direction::Down => (rev.meta.id.clone(), down),
-                };
-                eprintln!(
-                    "Running {} {} -> {}, {}",
-                    step.direction, from, to, rev.meta.message
-                );
-            }
-            Some(a) => eprintln!("  done in {} ms", a.millis),
-        },
+/// `Running up a -> b, message`, Alembic's line for a step.
+fn running_line(step: &crate::graph::Step, rev: &revision::Revision) -> String {
+    let down = if rev.meta.down.is_empty() {
+        "<base>".to_owned()
+    } else {
+        rev.meta.down.join(", ")
+    };
+    let (from, to) = match step.direction {
+        crate::graph::Direction::Up => (down, rev.meta.id.clone()),
+        crate::graph::Direction::Down => (rev.meta.id.clone(), down),
+    };
+    format!(
+        "Running {} {} -> {}, {}",
+        step.direction, from, to, rev.meta.message
     )
+}
+
+/// What an upgrade or downgrade shows while it runs.
+struct Display {
+    /// On a terminal: revision N of M, the running op, rows read, elapsed time.
+    bar: Option<indicatif::ProgressBar>,
+    tty: bool,
+    quiet: bool,
+    total: usize,
+    step: usize,
+    revision: String,
+    op: String,
+    rows: u64,
+}
+
+impl Display {
+    /// A line that stays (above the bar on a terminal).
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn refresh(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.step.saturating_sub(1) as u64);
+            let mut msg = format!(
+                "revision {} of {}: {}",
+                self.step, self.total, self.revision
+            );
+            if !self.op.is_empty() {
+                msg.push_str(&format!(" · {}", self.op));
+            }
+            if self.rows > 0 {
+                msg.push_str(&format!(" · {} rows read", self.rows));
+            }
+            bar.set_message(msg);
+        }
+    }
+}
+
+/// Ends the display when the run ends, however it ends (the bar is cleared before an
+/// error is printed).
+pub(super) struct RunDisplay(Arc<std::sync::Mutex<Display>>);
+
+impl Drop for RunDisplay {
+    fn drop(&mut self) {
+        if let Ok(display) = self.0.lock()
+            && let Some(bar) = &display.bar
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The progress of an upgrade or downgrade on stderr. Every step is announced with
+/// Alembic's line (`Running up a -> b, message`, then `  done in N ms`); on a terminal a
+/// bar below them shows revision N of M, the op running, the rows its cursors have read
+/// and the elapsed time. `quiet`: nothing of it. `verbose`: each SQL statement too.
+pub(super) fn run_display(
+    quiet: bool,
+    verbose: bool,
+) -> (
+    crate::project::ProgressFn,
+    Option<crate::ActivitySink>,
+    RunDisplay,
+) {
+    use std::io::IsTerminal;
+    let display = Arc::new(std::sync::Mutex::new(Display {
+        bar: None,
+        tty: std::io::stderr().is_terminal(),
+        quiet,
+        total: 0,
+        step: 0,
+        revision: String::new(),
+        op: String::new(),
+        rows: 0,
+    }));
+    let shared = display.clone();
+    let progress: crate::project::ProgressFn = Arc::new(
+        move |step: &crate::graph::Step, rev: &revision::Revision, done: Option<&Applied>| {
+            let Ok(mut d) = shared.lock() else { return };
+            if d.quiet {
+                return;
+            }
+            match done {
+                None => {
+                    d.step += 1;
+                    d.revision = format!("{} {}", rev.meta.id, rev.meta.message);
+                    d.op.clear();
+                    d.rows = 0;
+                    d.line(&running_line(step, rev));
+                    d.refresh();
+                }
+                Some(a) => d.line(&format!("  done in {} ms", a.millis)),
+            }
+        },
+    );
+    let shared = display.clone();
+    let activity: crate::ActivitySink = Arc::new(move |_revision, what| {
+        let Ok(mut d) = shared.lock() else { return };
+        match what {
+            crate::Activity::Plan(total) => {
+                d.total = total;
+                if d.tty && !d.quiet && total > 0 {
+                    let bar = indicatif::ProgressBar::new(total as u64).with_style(
+                        indicatif::ProgressStyle::with_template(
+                            "[{elapsed_precise}] {bar:20} {wide_msg}",
+                        )
+                        .expect("a valid template"),
+                    );
+                    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                    d.bar = Some(bar);
+                }
+            }
+            crate::Activity::Op(op) => {
+                d.op = op.to_owned();
+                d.refresh();
+            }
+            crate::Activity::Rows(rows) => {
+                d.rows = rows;
+                d.refresh();
+            }
+            crate::Activity::Statement(sql) if verbose => d.line(&format!("    SQL: {sql}")),
+            crate::Activity::Statement(_) => {}
+        }
+    });
+    (progress, Some(activity), RunDisplay(display))
+}
+
+/// `retort build` on a terminal: a bar of sources built, naming the one in the works
+/// (cargo's own output for Rust revisions prints above it). Nothing elsewhere.
+pub(super) struct BuildDisplay(Option<indicatif::ProgressBar>);
+
+impl BuildDisplay {
+    pub fn new(quiet: bool) -> Self {
+        use std::io::IsTerminal;
+        BuildDisplay((!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "[{elapsed_precise}] {bar:20} {pos}/{len} {wide_msg}",
+                )
+                .expect("a valid template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        }))
+    }
+
+    pub fn step(&self, step: crate::build::BuildStep<'_>) {
+        let Some(bar) = &self.0 else { return };
+        match step {
+            crate::build::BuildStep::Sources(n) => bar.set_length(n as u64),
+            crate::build::BuildStep::Building { what, lang } => {
+                bar.set_message(format!("building {what} ({lang:?})"))
+            }
+            crate::build::BuildStep::Built(n) => bar.inc(n as u64),
+        }
+    }
+}
+
+impl Drop for BuildDisplay {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Guest log lines go to stderr, attributed to their revision.
@@ -182,6 +343,128 @@ pub(super) fn text_graph(nodes: &[&crate::graph::Node], lines: &[String]) -> Vec
         let pad = "| ".repeat(lanes.len());
         for row in rows {
             out.push(format!("{pad} {row}"));
+        }
+    }
+    out
+}
+
+/// `history --graph`: what the picture is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart (renders on GitHub, in mermaid-cli, ...).
+    Mermaid,
+    /// Graphviz dot (`dot -Tsvg`).
+    Dot,
+}
+
+/// The revisions `nodes` as a picture: one box per revision (id, message, branch labels,
+/// head/merge marks), an edge from each down revision (solid) and from each dependency
+/// (dashed, "depends on"), oldest at the top; `current` revisions are drawn bold and
+/// green. Only edges between the revisions shown are drawn (a `-r` range).
+pub(super) fn picture(
+    format: GraphFormat,
+    graph: &Graph,
+    nodes: &[&crate::graph::Node],
+    current: &[String],
+) -> String {
+    let shown: std::collections::HashSet<&str> = nodes.iter().map(|n| n.meta.id.as_str()).collect();
+    // Oldest first, so that renderers that keep input order draw base at the top.
+    let ordered: Vec<&crate::graph::Node> = nodes.iter().rev().copied().collect();
+    let label = |node: &crate::graph::Node| -> Vec<String> {
+        let mut lines = vec![tagged(graph, &node.meta.id)];
+        if !node.meta.message.is_empty() {
+            lines.push(node.meta.message.clone());
+        }
+        if current.contains(&node.meta.id) {
+            lines.push("(current)".into());
+        }
+        lines
+    };
+    let mut out = String::new();
+    match format {
+        GraphFormat::Mermaid => {
+            let key = |id: &str| format!("r_{}", id.replace('-', "_"));
+            // Mermaid's entity codes keep quotes and brackets from ending the label.
+            let text = |t: &str| {
+                t.replace('&', "#amp;")
+                    .replace('"', "#quot;")
+                    .replace('<', "#lt;")
+                    .replace('>', "#gt;")
+            };
+            out.push_str("flowchart TD\n");
+            for node in &ordered {
+                let lines: Vec<String> = label(node).iter().map(|l| text(l)).collect();
+                out.push_str(&format!(
+                    "    {}[\"{}\"]\n",
+                    key(&node.meta.id),
+                    lines.join("<br/>")
+                ));
+            }
+            for node in &ordered {
+                for down in node.meta.down.iter().filter(|d| shown.contains(d.as_str())) {
+                    out.push_str(&format!("    {} --> {}\n", key(down), key(&node.meta.id)));
+                }
+                for dep in node
+                    .dependencies
+                    .iter()
+                    .filter(|d| shown.contains(d.as_str()))
+                {
+                    out.push_str(&format!(
+                        "    {} -. depends on .-> {}\n",
+                        key(dep),
+                        key(&node.meta.id)
+                    ));
+                }
+            }
+            let marked: Vec<String> = ordered
+                .iter()
+                .filter(|n| current.contains(&n.meta.id))
+                .map(|n| key(&n.meta.id))
+                .collect();
+            if !marked.is_empty() {
+                out.push_str("    classDef current fill:#d4f7d4,stroke:#1a7f1a,stroke-width:3px\n");
+                out.push_str(&format!("    class {} current\n", marked.join(",")));
+            }
+        }
+        GraphFormat::Dot => {
+            let quote = |t: &str| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""));
+            out.push_str("digraph history {\n");
+            out.push_str("    node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
+            out.push_str("    edge [fontname=\"Helvetica\", fontsize=10];\n");
+            for node in &ordered {
+                let lines: Vec<String> = label(node)
+                    .iter()
+                    .map(|l| l.replace('\\', "\\\\").replace('"', "\\\""))
+                    .collect();
+                let mut attrs = format!("label=\"{}\"", lines.join("\\n"));
+                if current.contains(&node.meta.id) {
+                    attrs.push_str(
+                        ", style=\"rounded,filled,bold\", fillcolor=\"#d4f7d4\", penwidth=3",
+                    );
+                }
+                out.push_str(&format!("    {} [{attrs}];\n", quote(&node.meta.id)));
+            }
+            for node in &ordered {
+                for down in node.meta.down.iter().filter(|d| shown.contains(d.as_str())) {
+                    out.push_str(&format!(
+                        "    {} -> {};\n",
+                        quote(down),
+                        quote(&node.meta.id)
+                    ));
+                }
+                for dep in node
+                    .dependencies
+                    .iter()
+                    .filter(|d| shown.contains(d.as_str()))
+                {
+                    out.push_str(&format!(
+                        "    {} -> {} [style=dashed, label=\"depends on\"];\n",
+                        quote(dep),
+                        quote(&node.meta.id)
+                    ));
+                }
+            }
+            out.push_str("}\n");
         }
     }
     out

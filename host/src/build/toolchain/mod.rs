@@ -29,6 +29,8 @@ pub struct Context<'a> {
     pub build_dir: &'a Path,
     /// Keep the tools' own output to errors.
     pub quiet: bool,
+    /// Told what is being built as it happens.
+    pub progress: &'a (dyn Fn(crate::build::BuildStep<'_>) + Sync),
 }
 
 /// One language's way from sources to components.
@@ -73,13 +75,19 @@ pub(crate) fn one_by_one(
             if std::fs::read_to_string(&key_path).is_ok_and(|k| k == key)
                 && let Ok(bytes) = std::fs::read(&out)
             {
+                (ctx.progress)(crate::build::BuildStep::Built(1));
                 return Ok(bytes);
             }
+            (ctx.progress)(crate::build::BuildStep::Building {
+                what: &source.path.display().to_string(),
+                lang,
+            });
             let _ = std::fs::remove_file(&key_path);
             write(&work.join("wit/migration.wit"), WIT.as_bytes())?;
             make(&work, &module, &text)?;
             let bytes = std::fs::read(&out).map_err(io(&out))?;
             write(&key_path, key.as_bytes())?;
+            (ctx.progress)(crate::build::BuildStep::Built(1));
             Ok(bytes)
         })
         .collect()

@@ -59,7 +59,13 @@ impl Toolchain for Rust {
             config,
             build_dir,
             quiet,
+            progress,
         } = *ctx;
+        let what = format!("{} Rust revisions (cargo)", sources.len());
+        progress(crate::build::BuildStep::Building {
+            what: &what,
+            lang: crate::build::Lang::Rust,
+        });
         write_workspace(config, build_dir, sources)?;
         let cargo = Cargo::detect()?;
         let target_dir = absolute(&config.build_target_dir())?;
@@ -76,6 +82,7 @@ impl Toolchain for Rust {
                 status: crate::build::ended(status),
             });
         }
+        progress(crate::build::BuildStep::Built(sources.len()));
         let out_dir = target_dir.join("wasm32-unknown-unknown/release");
         sources
             .iter()
