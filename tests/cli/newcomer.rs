@@ -31,23 +31,27 @@ fn ok(out: Output, what: &str) -> String {
     stderr
 }
 
-/// Uncomments the template's example lines: what it shows must run as written.
+/// Uncomments the template's example lines (any language): what it shows must run as
+/// written.
 fn uncomment_examples(source: &Path) {
+    const CODE: [&str; 8] = [
+        "create_table",
+        "add_column",
+        "drop_",
+        "Table::",
+        ".column",
+        ")?;",
+        "op.execute(",
+        "if (!exec(",
+    ];
     let text = std::fs::read_to_string(source).unwrap();
     let mut out = String::new();
     for line in text.lines() {
-        let code = line.trim_start().strip_prefix("// ");
-        match code.map(|c| (c, c.trim_start())) {
-            Some((code, bare))
-                if bare.starts_with("create_table")
-                    || bare.starts_with("add_column")
-                    || bare.starts_with("drop_")
-                    || bare.starts_with("Table::")
-                    || bare.starts_with(".column")
-                    || bare.starts_with(")?;") =>
-            {
-                let indent = &line[..line.len() - line.trim_start().len()];
-                out.push_str(indent);
+        let bare = line.trim_start();
+        let code = bare.strip_prefix("// ").or_else(|| bare.strip_prefix("# "));
+        match code {
+            Some(code) if CODE.iter().any(|c| code.trim_start().starts_with(c)) => {
+                out.push_str(&line[..line.len() - bare.len()]);
                 out.push_str(code);
             }
             _ => out.push_str(line),
@@ -56,6 +60,25 @@ fn uncomment_examples(source: &Path) {
     }
     assert_ne!(out, text, "the template shows no example");
     std::fs::write(source, out).unwrap();
+}
+
+#[test]
+fn every_languages_template_example_runs_up_and_down() {
+    for lang in ["python", "js", "c"] {
+        let p = Project::new();
+        p.append_config(&support::shared_cache_config());
+        let out = p.json(&["revision", "-m", "create accounts", "--lang", lang]);
+        uncomment_examples(Path::new(out["path"].as_str().unwrap()));
+        p.ok(&["build"]);
+        p.ok(&["upgrade", "head"]);
+        assert_eq!(
+            p.db().columns("accounts"),
+            ["id INTEGER", "email VARCHAR(100) NOT NULL", "phone VARCHAR(20)"],
+            "{lang}"
+        );
+        p.ok(&["downgrade", "base"]);
+        assert!(!p.db().tables().contains(&"accounts".to_string()), "{lang}");
+    }
 }
 
 #[test]

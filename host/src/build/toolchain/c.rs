@@ -62,8 +62,8 @@ bool exports_revision_downgrade(revision_string_t *err) {
 
 /// What the template's bodies hold when nothing is generated.
 pub const EXAMPLE: [&str; 2] = [
-    "  // e.g. if (!exec(\"ALTER TABLE users ADD COLUMN phone VARCHAR(20)\", err)) return false;",
-    "",
+    "  // Replace this example with the revision's changes (uncommented, it runs as is):\n  // if (!exec(\"CREATE TABLE accounts (id INTEGER PRIMARY KEY, email VARCHAR(100) NOT NULL)\", err)) return false;\n  // if (!exec(\"ALTER TABLE accounts ADD COLUMN phone VARCHAR(20)\", err)) return false;",
+    "  // The exact inverse of upgrade, last change first:\n  // if (!exec(\"ALTER TABLE accounts DROP COLUMN phone\", err)) return false;\n  // if (!exec(\"DROP TABLE accounts\", err)) return false;",
 ];
 
 /// The C toolchain (wit-bindgen C bindings, clang, the preview1 adapter).

@@ -29,8 +29,8 @@ export function downgrade() {
 
 /// What the template's bodies hold when nothing is generated.
 pub const EXAMPLE: [&str; 2] = [
-    "  // e.g. op.execute(\"ALTER TABLE users ADD COLUMN phone VARCHAR(20)\", []);",
-    "",
+    "  // Replace this example with the revision's changes (uncommented, it runs as is):\n  // op.execute('CREATE TABLE accounts (id INTEGER PRIMARY KEY, email VARCHAR(100) NOT NULL)', []);\n  // op.execute('ALTER TABLE accounts ADD COLUMN phone VARCHAR(20)', []);",
+    "  // The exact inverse of upgrade, last change first:\n  // op.execute('ALTER TABLE accounts DROP COLUMN phone', []);\n  // op.execute('DROP TABLE accounts', []);",
 ];
 
 /// The JavaScript toolchain (componentize-js).

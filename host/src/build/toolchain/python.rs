@@ -32,8 +32,8 @@ class WitWorld(wit_world.WitWorld):
 
 /// What the template's bodies hold when nothing is generated.
 pub const EXAMPLE: [&str; 2] = [
-    "        # e.g. op.execute(\"ALTER TABLE users ADD COLUMN phone VARCHAR(20)\", [])\n        pass",
-    "        pass",
+    "        # Replace this example with the revision's changes (uncommented, it runs as is):\n        # op.execute(\"CREATE TABLE accounts (id INTEGER PRIMARY KEY, email VARCHAR(100) NOT NULL)\", [])\n        # op.execute(\"ALTER TABLE accounts ADD COLUMN phone VARCHAR(20)\", [])\n        pass",
+    "        # The exact inverse of upgrade, last change first:\n        # op.execute(\"ALTER TABLE accounts DROP COLUMN phone\", [])\n        # op.execute(\"DROP TABLE accounts\", [])\n        pass",
 ];
 
 /// The Python toolchain (componentize-py).
