@@ -73,7 +73,11 @@ fn every_languages_template_example_runs_up_and_down() {
         p.ok(&["upgrade", "head"]);
         assert_eq!(
             p.db().columns("accounts"),
-            ["id INTEGER", "email VARCHAR(100) NOT NULL", "phone VARCHAR(20)"],
+            [
+                "id INTEGER",
+                "email VARCHAR(100) NOT NULL",
+                "phone VARCHAR(20)"
+            ],
             "{lang}"
         );
         p.ok(&["downgrade", "base"]);
@@ -82,12 +86,30 @@ fn every_languages_template_example_runs_up_and_down() {
 }
 
 #[test]
-fn a_copied_binary_runs_the_whole_workflow_without_the_checkout() {
-    // "Installed": the binary alone, copied into a prefix outside the checkout.
+fn an_installed_then_copied_binary_runs_the_whole_workflow_without_the_checkout() {
+    // `cargo install --path host` into a prefix outside the checkout (with the suite's
+    // target dir, so it reuses this build), then the binary copied somewhere else again.
+    let built = Path::new(env!("CARGO_BIN_EXE_retort"));
     let prefix = tempfile::tempdir().unwrap();
-    let bin = prefix.path().join("bin/retort");
-    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_retort"), &bin).unwrap();
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["install", "--locked", "--quiet", "--path"])
+        .arg(support::workspace().join("host"))
+        .arg("--root")
+        .arg(prefix.path())
+        .env(
+            "CARGO_TARGET_DIR",
+            built.parent().unwrap().parent().unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo install: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied = tempfile::tempdir().unwrap();
+    let bin = copied.path().join("retort");
+    std::fs::copy(prefix.path().join("bin/retort"), &bin).unwrap();
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
     let run = |args: &[&str]| hidden_checkout(&bin, dir, args);
@@ -421,8 +443,10 @@ fn progress_shows_on_a_terminal_only_and_verbose_adds_statements() {
     let p = project();
     let tty = on_a_terminal(&p, &["upgrade", "head"]);
     assert!(tty.contains("Running upgrade <base> -> p1"), "{tty}");
-    assert!(tty.contains("revision 1 of 2: p1"), "the bar: {tty}");
-    assert!(tty.contains("· execute"), "the running op: {tty}");
+    assert!(
+        tty.contains("revision 1 of 2 · execute · p1"),
+        "the bar, the running op: {tty}"
+    );
     assert!(!tty.contains("SQL: "), "{tty}");
     assert_eq!(p.db().heads(), ["p2"]);
 
@@ -446,4 +470,47 @@ fn progress_shows_on_a_terminal_only_and_verbose_adds_statements() {
     let verbose = p.ok(&["downgrade", "base", "-v"]);
     assert!(verbose.contains("SQL: DROP TABLE p2"), "{verbose}");
     assert!(verbose.contains("SQL: DROP TABLE p1"), "{verbose}");
+
+    // A data migration: the rows its cursor has read (a million, 1,000 per batch, which
+    // takes seconds: the bar is redrawn several times meanwhile).
+    let p = Project::new();
+    p.append_config("\n[sandbox]\nmax-batch-rows = 1000\n");
+    p.add(&support::fixture("bigquery"));
+    let tty = on_a_terminal(&p, &["upgrade", "head"]);
+    let counts: Vec<u64> = tty
+        .split(" rows read")
+        .filter_map(|before| before.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        counts.len() >= 2 && counts.windows(2).all(|w| w[0] <= w[1]),
+        "{counts:?} in {tty}"
+    );
+    assert!(
+        counts.iter().all(|&n| n > 0 && n <= 1_000_000),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn a_revision_that_does_not_compile_is_one_plain_line_after_cargos_errors() {
+    let p = Project::new();
+    p.append_config(&format!(
+        "\n[build]\ntarget-dir = {:?}\n",
+        support::workspace()
+            .join("target/test-guests/target")
+            .display()
+            .to_string()
+    ));
+    std::fs::create_dir_all(p.path().join("versions")).unwrap();
+    std::fs::write(
+        p.path().join("versions/bad1_broken.rs"),
+        "//! Broken.\n//!\n//! ```toml\n//! id = \"bad1\"\n//! message = \"broken\"\n//! ```\n\nfn upgrade( {}\n",
+    )
+    .unwrap();
+    let err = p.fails(&["build"], 1);
+    let last = err.lines().last().unwrap_or_default();
+    assert_eq!(
+        last, "error: cargo failed to build the revisions (exit code 101); its errors are above",
+        "{err}"
+    );
 }

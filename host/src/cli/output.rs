@@ -87,16 +87,15 @@ impl Display {
     fn refresh(&self) {
         if let Some(bar) = &self.bar {
             bar.set_position(self.step.saturating_sub(1) as u64);
-            let mut msg = format!(
-                "revision {} of {}: {}",
-                self.step, self.total, self.revision
-            );
+            // What changes first: a narrow terminal cuts the end of the line.
+            let mut msg = format!("revision {} of {}", self.step, self.total);
             if !self.op.is_empty() {
                 msg.push_str(&format!(" · {}", self.op));
             }
             if self.rows > 0 {
                 msg.push_str(&format!(" · {} rows read", self.rows));
             }
+            msg.push_str(&format!(" · {}", self.revision));
             bar.set_message(msg);
         }
     }
