@@ -68,8 +68,13 @@ fn every_languages_template_example_runs_up_and_down() {
         let p = Project::new();
         p.append_config(&support::shared_cache_config());
         let out = p.json(&["revision", "-m", "create accounts", "--lang", lang]);
-        uncomment_examples(Path::new(out["path"].as_str().unwrap()));
-        p.ok(&["build"]);
+        let source = Path::new(out["path"].as_str().unwrap());
+        uncomment_examples(source);
+        // On a terminal, the build names the source in the works (these tools take
+        // seconds, so the bar is drawn).
+        let tty = on_a_terminal(&p, &["build"]);
+        let name = source.file_name().unwrap().to_string_lossy();
+        assert!(tty.contains(&format!("building {name}")), "{tty}");
         p.ok(&["upgrade", "head"]);
         assert_eq!(
             p.db().columns("accounts"),

@@ -79,7 +79,10 @@ pub(crate) fn one_by_one(
                 return Ok(bytes);
             }
             (ctx.progress)(crate::build::BuildStep::Building {
-                what: &source.path.display().to_string(),
+                what: &source.path.file_name().map_or_else(
+                    || source.path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
                 lang,
             });
             let _ = std::fs::remove_file(&key_path);

@@ -61,7 +61,10 @@ impl Toolchain for Rust {
             quiet,
             progress,
         } = *ctx;
-        let what = format!("{} Rust revisions (cargo)", sources.len());
+        let what = match sources.len() {
+            1 => "1 revision with cargo".to_owned(),
+            n => format!("{n} revisions with cargo"),
+        };
         progress(crate::build::BuildStep::Building {
             what: &what,
             lang: crate::build::Lang::Rust,
