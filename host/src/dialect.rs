@@ -485,6 +485,17 @@ impl Dialect {
         })
     }
 
+    /// `sql`'s tokens with their spans, as sqlparser reads this dialect.
+    fn tokens(self, sql: &str) -> Result<Vec<sqlparser::tokenizer::TokenWithSpan>, RenderError> {
+        let dialect = self.parser_dialect();
+        sqlparser::tokenizer::Tokenizer::new(dialect.as_ref(), sql)
+            .tokenize_with_location()
+            .map_err(|e| RenderError::Expression {
+                expr: sql.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
     /// The guest's statement with portable placeholders made this dialect's own: every
     /// dialect takes `?` (bound in order); on PostgreSQL each `?` becomes `$1`, `$2`, ...
     /// A statement already written with `$n` is taken as written (there `?` is jsonb's
@@ -496,13 +507,7 @@ impl Dialect {
         if self.caps().placeholder != Placeholder::Numbered || !sql.contains('?') {
             return Ok(Cow::Borrowed(sql));
         }
-        let dialect = self.parser_dialect();
-        let tokens = sqlparser::tokenizer::Tokenizer::new(dialect.as_ref(), sql)
-            .tokenize_with_location()
-            .map_err(|e| RenderError::Expression {
-                expr: sql.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let tokens = self.tokens(sql)?;
         if tokens
             .iter()
             .any(|t| matches!(&t.token, Token::Placeholder(p) if p.starts_with('$')))
@@ -561,13 +566,7 @@ impl Dialect {
     /// stay); each literal is spliced at its placeholder's exact span, and every other
     /// byte of `sql` is kept as written.
     pub fn inline(self, sql: &str, params: &[Value]) -> Result<String, RenderError> {
-        let dialect = self.parser_dialect();
-        let tokens = sqlparser::tokenizer::Tokenizer::new(dialect.as_ref(), sql)
-            .tokenize_with_location()
-            .map_err(|e| RenderError::Expression {
-                expr: sql.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let tokens = self.tokens(sql)?;
         let offsets = Offsets::new(sql);
         let mut next = 0;
         let mut out = String::with_capacity(sql.len());

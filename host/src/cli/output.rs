@@ -101,6 +101,15 @@ impl Display {
     }
 }
 
+/// A bar of `len` on stderr, redrawn five times a second (the elapsed time moves while
+/// a long op runs).
+fn bar(len: usize, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64)
+        .with_style(indicatif::ProgressStyle::with_template(template).expect("a valid template"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 /// Ends the display when the run ends, however it ends (the bar is cleared before an
 /// error is printed).
 pub(super) struct RunDisplay(Arc<std::sync::Mutex<Display>>);
@@ -165,14 +174,7 @@ pub(super) fn run_display(
             crate::Activity::Plan(total) => {
                 d.total = total;
                 if d.tty && !d.quiet && total > 0 {
-                    let bar = indicatif::ProgressBar::new(total as u64).with_style(
-                        indicatif::ProgressStyle::with_template(
-                            "[{elapsed_precise}] {bar:20} {wide_msg}",
-                        )
-                        .expect("a valid template"),
-                    );
-                    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-                    d.bar = Some(bar);
+                    d.bar = Some(bar(total, "[{elapsed_precise}] {bar:20} {wide_msg}"));
                 }
             }
             crate::Activity::Op(op) => {
@@ -197,16 +199,10 @@ pub(super) struct BuildDisplay(Option<indicatif::ProgressBar>);
 impl BuildDisplay {
     pub fn new(quiet: bool) -> Self {
         use std::io::IsTerminal;
-        BuildDisplay((!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(0).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "[{elapsed_precise}] {bar:20} {pos}/{len} {wide_msg}",
-                )
-                .expect("a valid template"),
-            );
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            bar
-        }))
+        BuildDisplay(
+            (!quiet && std::io::stderr().is_terminal())
+                .then(|| bar(0, "[{elapsed_precise}] {bar:20} {pos}/{len} {wide_msg}")),
+        )
     }
 
     pub fn step(&self, step: crate::build::BuildStep<'_>) {
