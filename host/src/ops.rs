@@ -62,7 +62,7 @@ pub enum Activity<'a> {
     Plan(usize),
     /// The revision calls this op (`create-table`, `execute`, ...).
     Op(&'a str),
-    /// A statement, as the policy checked it, is sent.
+    /// A statement about to be checked by the policy and, if it passes, sent.
     Statement(&'a str),
     /// The revision has read this many rows through its cursors so far.
     Rows(u64),
@@ -172,7 +172,6 @@ impl OpState {
         Ok(())
     }
 
-    /// The SQL policy for `execute` and `query` (the strict default otherwise).
     /// Reports ops, statements and rows read to `sink` as they happen.
     pub fn with_activity(mut self, sink: Option<ActivitySink>) -> Self {
         self.activity = sink;
@@ -185,6 +184,7 @@ impl OpState {
         }
     }
 
+    /// The SQL policy for `execute` and `query` (the strict default otherwise).
     pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
         self.policy = policy;
         self.last_allowed = None;

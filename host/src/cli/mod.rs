@@ -1535,3 +1535,13 @@ async fn planned_ops(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (flag clashes such as two `-q`, defaults that do
+    /// not parse), which release builds skip at run time.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}
