@@ -110,6 +110,9 @@ pub(crate) struct OpState {
     /// The last guest statement the policy allowed, exactly as sent: a data migration
     /// sends the same text again and again, and the same text gets the same verdict.
     last_allowed: Option<String>,
+    /// The last statement whose `?` placeholders were made PostgreSQL's, and the result
+    /// (a data migration sends the same text row after row).
+    last_native: Option<(String, String)>,
     call_limits: CallLimits,
     /// The locked-down WASI context, used only by components that import WASI.
     wasi: wasmtime_wasi::WasiCtx,
@@ -140,6 +143,7 @@ impl OpState {
             limits,
             policy: Arc::new(Policy::default()),
             last_allowed: None,
+            last_native: None,
             call_limits: CallLimits::default(),
             wasi: wasmtime_wasi::WasiCtx::builder().build(),
         }
@@ -211,6 +215,27 @@ impl OpState {
         self.policy
             .check_rendered(self.dialect, sql)
             .map_err(|refusal| Error::Denied(refusal.to_string()))
+    }
+
+    /// The guest's statement with the dialect's own placeholders, when they differ from
+    /// what it wrote (`?` made `$n` on PostgreSQL); remembered for the next call.
+    fn native(&mut self, sql: &str) -> Result<Option<String>, Error> {
+        if let Some((from, to)) = &self.last_native
+            && from == sql
+        {
+            return Ok(Some(to.clone()));
+        }
+        match self
+            .dialect
+            .native_placeholders(sql)
+            .map_err(render_error)?
+        {
+            std::borrow::Cow::Borrowed(_) => Ok(None),
+            std::borrow::Cow::Owned(to) => {
+                self.last_native = Some((sql.to_owned(), to.clone()));
+                Ok(Some(to))
+            }
+        }
     }
 
     /// The text of a guest statement as it will be sent: its own text when the values
@@ -669,10 +694,8 @@ impl OpState {
     /// `execute`: the policy checks the text as it is sent (values bound) or as the
     /// script holds it (values spliced in as literals).
     async fn run_statement(&mut self, sql: &str, params: &[Value]) -> Result<u64, Error> {
-        let sql = &*self
-            .dialect
-            .native_placeholders(sql)
-            .map_err(render_error)?;
+        let native = self.native(sql)?;
+        let sql = native.as_deref().unwrap_or(sql);
         let result = async {
             let sent = self.final_text(sql, params)?;
             self.allowed(&sent)?;
@@ -693,10 +716,8 @@ impl OpState {
     /// `query`: the policy sees the query as it is sent (open_cursor), or as a script
     /// would hold it; a script reads no rows.
     async fn open_query(&mut self, sql: &str, params: &[Value]) -> Result<Cursor, Error> {
-        let sql = &*self
-            .dialect
-            .native_placeholders(sql)
-            .map_err(render_error)?;
+        let native = self.native(sql)?;
+        let sql = native.as_deref().unwrap_or(sql);
         let sent = self.final_text(sql, params)?;
         if self.offline() {
             self.allowed(&sent)?;

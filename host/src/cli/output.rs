@@ -375,6 +375,18 @@ pub(super) fn picture(
         }
         lines
     };
+    // Down revisions (solid), then dependencies (dashed), into each revision shown.
+    let edges: Vec<(&str, &str, bool)> = ordered
+        .iter()
+        .flat_map(|node| {
+            let downs = node.meta.down.iter().map(|d| (d, false));
+            let deps = node.dependencies.iter().map(|d| (d, true));
+            downs
+                .chain(deps)
+                .filter(|(from, _)| shown.contains(from.as_str()))
+                .map(|(from, dashed)| (from.as_str(), node.meta.id.as_str(), dashed))
+        })
+        .collect();
     let mut out = String::new();
     match format {
         GraphFormat::Mermaid => {
@@ -395,21 +407,9 @@ pub(super) fn picture(
                     lines.join("<br/>")
                 ));
             }
-            for node in &ordered {
-                for down in node.meta.down.iter().filter(|d| shown.contains(d.as_str())) {
-                    out.push_str(&format!("    {} --> {}\n", key(down), key(&node.meta.id)));
-                }
-                for dep in node
-                    .dependencies
-                    .iter()
-                    .filter(|d| shown.contains(d.as_str()))
-                {
-                    out.push_str(&format!(
-                        "    {} -. depends on .-> {}\n",
-                        key(dep),
-                        key(&node.meta.id)
-                    ));
-                }
+            for &(from, to, dashed) in &edges {
+                let arrow = if dashed { "-. depends on .->" } else { "-->" };
+                out.push_str(&format!("    {} {arrow} {}\n", key(from), key(to)));
             }
             let marked: Vec<String> = ordered
                 .iter()
@@ -439,25 +439,13 @@ pub(super) fn picture(
                 }
                 out.push_str(&format!("    {} [{attrs}];\n", quote(&node.meta.id)));
             }
-            for node in &ordered {
-                for down in node.meta.down.iter().filter(|d| shown.contains(d.as_str())) {
-                    out.push_str(&format!(
-                        "    {} -> {};\n",
-                        quote(down),
-                        quote(&node.meta.id)
-                    ));
-                }
-                for dep in node
-                    .dependencies
-                    .iter()
-                    .filter(|d| shown.contains(d.as_str()))
-                {
-                    out.push_str(&format!(
-                        "    {} -> {} [style=dashed, label=\"depends on\"];\n",
-                        quote(dep),
-                        quote(&node.meta.id)
-                    ));
-                }
+            for &(from, to, dashed) in &edges {
+                let style = if dashed {
+                    " [style=dashed, label=\"depends on\"]"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("    {} -> {}{style};\n", quote(from), quote(to)));
             }
             out.push_str("}\n");
         }
